@@ -1,0 +1,1 @@
+"""Audio decoding, the manifest contract, synthetic datasets and WebDataset shard I/O."""
