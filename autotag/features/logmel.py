@@ -1,46 +1,72 @@
-"""Log-compressed mel spectrogram, as in the tutorial: log(1 + 10000 · mel power)."""
+"""Log-compressed mel spectrogram, as in the tutorial: ``log(1 + 10000 · mel power)``.
+
+The STFT is ``torch.stft`` with a Hann window and centred frames padded with zeros, the
+filterbank is the Slaney-style one from ``torchaudio.functional.melscale_fbanks``; together
+they reproduce ``librosa.feature.melspectrogram`` (librosa 0.11 defaults, ``pad_mode``
+``"constant"``). ``tests/unit/features`` measures the agreement.
+
+While ``torch.onnx.export`` traces the module, the STFT is taken with
+``return_complex=False``: ONNX has no complex type, and that form maps onto the ONNX
+``STFT`` operator (opset 17). Eager and TorchScript use the complex form. Both compute the
+same power spectrum.
+"""
 
 from __future__ import annotations
+
+import warnings
 
 import torch
 import torchaudio
 from torch import nn
+from torch.nn import functional as F
 
 from autotag import SAMPLE_RATE
 
 
 class LogMel(nn.Module):
-    """Waveform ``(B, N)`` → log-mel ``(B, n_mels, frames)``.
-
-    Matches ``librosa.feature.melspectrogram(y, sr, n_fft, hop_length, n_mels)`` (Slaney mel
-    scale and norm, Hann window, centred frames with zero padding, power 2) followed by
-    ``log(1 + compression · mel)``.
+    """Waveform ``(B, N)`` → log-mel ``(B, n_mels, 1 + N // hop_length)``.
 
     Parameters
     ----------
-    sample_rate, n_fft, hop_length, n_mels
-        STFT and filterbank settings (defaults: the tutorial's 22,050 / 2048 / 1024 / 128).
+    sample_rate
+        Input sample rate in Hz.
+    n_fft
+        FFT size and Hann window length (tutorial: 2048).
+    hop_length
+        Hop between frames in samples (tutorial: 1024, i.e. 21.5 frames/s at 22,050 Hz).
+    n_mels
+        Number of mel bands from 0 Hz to Nyquist (tutorial: 128).
     compression
-        The multiplier inside the log (the tutorial uses 10,000).
+        The multiplier inside the log (tutorial: 10,000).
+
+    Raises
+    ------
+    ValueError
+        If ``hop_length`` or ``n_fft`` is not positive.
     """
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, n_fft: int = 2048, hop_length: int = 1024,
                  n_mels: int = 128, compression: float = 10_000.0):
         super().__init__()
+        if n_fft <= 0 or hop_length <= 0:
+            raise ValueError(f"LogMel: n_fft={n_fft} and hop_length={hop_length} must both be positive")
         self.sample_rate = sample_rate
+        self.n_fft = n_fft
         self.hop_length = hop_length
         self.n_mels = n_mels
         self.compression = compression
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, power=2.0,
-            norm="slaney", mel_scale="slaney", center=True, pad_mode="constant",
-        )
+        filterbank = torchaudio.functional.melscale_fbanks(
+            n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate, norm="slaney", mel_scale="slaney")
+        # Both are derived from the arguments, so they stay out of checkpoints.
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.register_buffer("filterbank", filterbank.T.contiguous(), persistent=False)
 
     @property
     def frame_rate(self) -> float:
+        """Frames per second."""
         return self.sample_rate / self.hop_length
 
-    def num_frames(self, num_samples: int) -> int:
+    def num_frames(self, num_samples: int | torch.Tensor) -> int | torch.Tensor:
         """Frames produced for ``num_samples`` input samples (centred framing)."""
         return 1 + num_samples // self.hop_length
 
@@ -48,6 +74,22 @@ class LogMel(nn.Module):
         """The smallest input length that yields ``num_frames`` frames."""
         return (num_frames - 1) * self.hop_length
 
+    def power_spectrogram(self, wave: torch.Tensor) -> torch.Tensor:
+        """``|STFT|²`` of ``wave`` ``(B, N)``: ``(B, n_fft // 2 + 1, frames)``."""
+        if torch.onnx.is_in_onnx_export():
+            half = self.n_fft // 2
+            padded = F.pad(wave.unsqueeze(1), (half, half)).squeeze(1)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*return_complex=False.*")
+                parts = torch.stft(padded, self.n_fft, self.hop_length, window=self.window, center=False,
+                                   return_complex=False)
+            return parts.pow(2).sum(-1)
+        spectrum = torch.stft(wave, self.n_fft, self.hop_length, window=self.window, center=True,
+                              pad_mode="constant", return_complex=True)
+        return torch.view_as_real(spectrum).pow(2).sum(-1)
+
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """Log-mel of ``wave`` ``(B, N)`` (float32 whatever the autocast context)."""
         with torch.autocast(device_type=wave.device.type, enabled=False):
-            return torch.log1p(self.compression * self.mel(wave.float()))
+            mel = torch.matmul(self.filterbank, self.power_spectrogram(wave.float()))
+            return torch.log1p(self.compression * mel)

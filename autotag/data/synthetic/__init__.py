@@ -1,14 +1,21 @@
 """Deterministic, learnable synthetic datasets written as real audio files plus a manifest.
 
-The generator renders notes and drums from a small set of musical primitives
-(harmonic oscillators, envelopes, distortion, kick/snare/hat) and mixes them with
-noise at a random gain, so that classes differ in timbre, pitch range and rhythm but
-are not trivially separable. Each file is written at a sample rate, channel count and
-format drawn from the spec, so the sharding stage sees a realistically mixed catalogue.
+The generators render notes and drums from a small set of musical primitives
+(harmonic oscillators, envelopes, distortion, kick/snare/hat, filtered noise) and mix
+them with noise at a random gain, so that classes differ in timbre, pitch, harmony and
+rhythm but are not trivially separable. Each file is written at a sample rate, channel
+count and format drawn from the spec, so the sharding stage sees a realistically mixed
+catalogue.
 
-Kinds (``SyntheticSpec.kind``): ``genre`` (10 classes, multi-class). The tag, chord and
-instrument quadrants reuse the same primitives (:func:`render_note`, :func:`render_drums`,
-:func:`finish_mix`) and register themselves in :data:`GENERATORS`.
+Kinds (``SyntheticSpec.kind``), one per quadrant of the tutorial's task table:
+
+- ``genre``: 10 classes, multi-class (:mod:`~autotag.data.synthetic.genre`);
+- ``tags``: 10 tags, multi-label mixtures of sources (:mod:`~autotag.data.synthetic.tags`);
+- ``chords``: 25 chord classes in time segments, plus ``.lab`` files (:mod:`~autotag.data.synthetic.chords`);
+- ``instruments``: 6 instruments entering and leaving (:mod:`~autotag.data.synthetic.instruments`).
+
+:data:`LABEL_KEYS` names each kind's manifest label column and :data:`VOCABULARIES` its
+class order. The same spec always gives byte-identical files and labels.
 """
 
 from __future__ import annotations
@@ -17,15 +24,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autotag.data import manifest
+from autotag.data.chords import CHORD_LABELS
+from autotag.data.synthetic.chords import generate_chords
 from autotag.data.synthetic.genre import GENRES, generate_genre
-from autotag.data.synthetic.spec import SyntheticSpec, split_for_index
+from autotag.data.synthetic.instruments import INSTRUMENTS, generate_instruments
+from autotag.data.synthetic.spec import SyntheticSpec, split_for_index, track_count
+from autotag.data.synthetic.tags import TAGS, generate_tags
 
-__all__ = ["GENERATORS", "GENRES", "SyntheticSpec", "generate", "split_for_index"]
+__all__ = ["GENERATORS", "GENRES", "INSTRUMENTS", "LABEL_KEYS", "SyntheticSpec", "TAGS", "VOCABULARIES", "generate",
+           "split_for_index", "track_count"]
 
 
-def corrupt_rows(out_dir: Path, count: int, labels: list[str]) -> list[dict]:
-    """Manifest rows pointing at a missing file and at a non-audio file (alternating)."""
-    rows = []
+def corrupt_rows(out_dir: Path, count: int, label_key: str, rows: list[dict]) -> list[dict]:
+    """Manifest rows pointing at a missing file and at a non-audio file (alternating).
+
+    Their labels are taken from the real ``rows`` so that they have the kind's label type:
+    the sorted distinct values for a string label (genre), else the labels of the first rows.
+    """
+    values = [row[label_key] for row in rows]
+    examples = sorted(set(values)) if values and all(isinstance(v, str) for v in values) else values or [None]
+    corrupt = []
     bad_dir = out_dir / "audio" / "_corrupt"
     bad_dir.mkdir(parents=True, exist_ok=True)
     for i in range(count):
@@ -35,13 +53,25 @@ def corrupt_rows(out_dir: Path, count: int, labels: list[str]) -> list[dict]:
             path.write_bytes(b"this is a text file with a .wav extension, not audio\n" * 10)
         else:
             path.unlink(missing_ok=True)
-        rows.append({"track_id": track_id, "audio_path": str(path.resolve()), "duration_s": None,
-                     "split": "test", "genre": labels[i % len(labels)]})
-    return rows
+        corrupt.append({"track_id": track_id, "audio_path": str(path.resolve()), "duration_s": None,
+                        "split": "test", label_key: examples[i % len(examples)]})
+    return corrupt
 
 
-GENERATORS: dict[str, Callable[[Path, SyntheticSpec], list[dict]]] = {"genre": generate_genre}
-LABEL_KEYS: dict[str, str] = {"genre": "genre"}
+GENERATORS: dict[str, Callable[[Path, SyntheticSpec], list[dict]]] = {
+    "genre": generate_genre,
+    "tags": generate_tags,
+    "chords": generate_chords,
+    "instruments": generate_instruments,
+}
+LABEL_KEYS: dict[str, str] = {"genre": "genre", "tags": "tags", "chords": "chords", "instruments": "instruments"}
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "genre": tuple(GENRES),
+    "tags": TAGS,
+    "chords": CHORD_LABELS,
+    "instruments": INSTRUMENTS,
+}
+"""Class order of each kind's labels (chords: :data:`autotag.data.chords.CHORD_LABELS`)."""
 
 
 def generate(out_dir: str | Path, spec: SyntheticSpec) -> Path:
@@ -64,8 +94,7 @@ def generate(out_dir: str | Path, spec: SyntheticSpec) -> Path:
         return manifest_path
     rows = GENERATORS[spec.kind](out_dir, spec)
     if spec.corrupt_tracks:
-        labels = sorted({r[LABEL_KEYS[spec.kind]] for r in rows})
-        rows += corrupt_rows(out_dir, spec.corrupt_tracks, labels)
+        rows += corrupt_rows(out_dir, spec.corrupt_tracks, LABEL_KEYS[spec.kind], rows)
     manifest.write(manifest.build_table(rows), manifest_path)
     stamp.write_text(repr(spec))
     return manifest_path

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from autotag.data.synthetic.primitives import Timbre, finish_mix, midi_to_hz, render_drums, render_note
 from autotag.data.synthetic.spec import SyntheticSpec, split_for_index
+from autotag.data.synthetic.writer import write_track
 
 
 
@@ -67,20 +67,14 @@ def render_genre_track(style: GenreStyle, duration_s: float, sr: int, rng: np.ra
 
 
 def generate_genre(out_dir: Path, spec: SyntheticSpec) -> list[dict]:
+    """Render ``spec.tracks_per_class`` tracks per genre; return their manifest rows."""
     rows = []
     for class_index, (genre, style) in enumerate(GENRES.items()):
         for i in range(spec.tracks_per_class):
             rng = np.random.default_rng([spec.seed, class_index, i])
             track_id = f"{genre}-{i:05d}"
-            sr = int(rng.choice(spec.sample_rates))
-            channels = int(rng.choice(spec.channels))
-            fmt = str(rng.choice(spec.formats))
-            audio = render_genre_track(style, spec.duration_s, sr, rng)
-            if channels > 1:  # a slightly different, delayed copy per channel
-                audio = np.stack([audio] + [np.roll(audio, 7 * c) * 0.9 for c in range(1, channels)], axis=1)
-            path = out_dir / "audio" / genre / f"{track_id}.{fmt}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, audio, sr, format=fmt.upper(), subtype="PCM_16")
+            path = write_track(out_dir / "audio" / genre / track_id, spec, rng,
+                               lambda sr: render_genre_track(style, spec.duration_s, sr, rng))
             rows.append({"track_id": track_id, "audio_path": str(path.resolve()), "duration_s": spec.duration_s,
                          "split": split_for_index(i), "genre": genre})
     return rows

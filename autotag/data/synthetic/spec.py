@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
 @dataclass(frozen=True)
 class SyntheticSpec:
     """What to generate.
@@ -13,7 +14,10 @@ class SyntheticSpec:
     kind
         Which dataset (a key of :data:`GENERATORS`).
     tracks_per_class
-        Tracks rendered per class.
+        Tracks rendered per class for ``genre``. The multi-label and time-based kinds
+        (``tags``, ``chords``, ``instruments``), whose tracks carry several labels each,
+        render :func:`track_count` = ``tracks_per_class * 10`` tracks: as many as the
+        10-class genre set, so one size setting fits every kind.
     duration_s
         Length of each track.
     seed
@@ -33,6 +37,11 @@ class SyntheticSpec:
     channels: tuple[int, ...] = (1, 2)
     formats: tuple[str, ...] = ("wav", "flac")
     corrupt_tracks: int = 2
+
+
+def track_count(spec: SyntheticSpec) -> int:
+    """Number of tracks of a multi-label or time-based synthetic dataset (see :class:`SyntheticSpec`)."""
+    return spec.tracks_per_class * 10
 
 
 def split_for_index(index: int) -> str:

@@ -1,0 +1,217 @@
+"""Typed configuration: the plain dataclasses every stage receives.
+
+Hydra composes YAML from ``conf/``; :func:`from_container` turns the resolved result into
+these frozen dataclasses, rejecting unknown keys and wrong types, so a typo in a YAML
+file or a ``key=value`` override is an error instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration that does not match the schema below."""
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Where every artefact goes. Relative paths are made absolute at composition time."""
+
+    root: str
+    data: str
+    shards: str
+    checkpoints: str
+    predictions: str
+    reports: str
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    kind: str = "genre"
+    tracks_per_class: int = 40
+    duration_s: float = 10.0
+    seed: int = 0
+    sample_rates: tuple[int, ...] = (16_000, 22_050, 44_100, 48_000)
+    channels: tuple[int, ...] = (1, 2)
+    formats: tuple[str, ...] = ("wav", "flac")
+    corrupt_tracks: int = 2
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """A manifest (see :mod:`autotag.data.manifest`) and which label column to learn.
+
+    ``synthetic`` set means: generate the dataset into the manifest's folder first.
+    """
+
+    name: str
+    manifest: str
+    label_key: str
+    synthetic: SyntheticConfig | None = None
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """``kind``: multiclass | multilabel | frame_multiclass | frame_multilabel."""
+
+    kind: str
+    threshold: float = 0.5
+    top_k: int = 5
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    """A registered model component and its constructor parameters."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    tracks_per_shard: int = 256
+    max_duration_s: float = 3600.0
+    cpus_per_task: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    num_workers: int = 2
+    use_gpu: bool = False
+    cpus_per_worker: float | None = None  # None: share what Ray Data does not need
+    batch_size: int = 128
+    lr: float = 0.01
+    max_epochs: int = 500
+    patience: int = 10
+    seed: int = 42
+    shuffle_buffer: int = 2000
+    mixed_precision: bool = True
+    checkpoints_to_keep: int = 2
+    max_failures: int = 2
+
+
+@dataclass(frozen=True)
+class InferConfig:
+    checkpoint: str
+    split: str | None = None
+    tracks_per_batch: int = 8
+    patch_batch_size: int = 64
+    num_actors: int = 1
+    cpus_per_actor: float = 1.0
+    gpus_per_actor: float = 0.0
+    aggregate: str = "mean"
+    rows_per_file: int = 10_000
+    max_duration_s: float = 3600.0
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    split: str = "test"
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """``address``: None starts an embedded local Ray; "auto" joins the cluster this runs on."""
+
+    address: str | None = None
+    num_cpus: int | None = None
+    object_store_mb: int | None = 1024
+    progress_bars: bool = True
+
+
+@dataclass(frozen=True)
+class AutotagConfig:
+    run_id: str
+    paths: PathsConfig
+    dataset: DatasetConfig
+    task: TaskConfig
+    frontend: ComponentConfig
+    backend: ComponentConfig
+    shard: ShardConfig
+    train: TrainConfig
+    infer: InferConfig
+    evaluate: EvaluateConfig
+    runtime: RuntimeConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None:
+            if type(None) in options:
+                return None
+            raise ConfigError(f"{where}: must not be null")
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if dataclasses.is_dataclass(tp):
+        return from_container(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is Any:
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {tp}")
+
+
+def from_container(cls: type, data: Any, where: str = "config") -> Any:
+    """Build dataclass ``cls`` from a plain nested mapping, strictly.
+
+    Raises
+    ------
+    ConfigError
+        Unknown or missing keys, or values of the wrong type; the message gives the dotted key.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}" if where != "config" else name
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{key}: missing")
+            continue
+        kwargs[name] = _convert(hints[name], data[name], key)
+    return cls(**kwargs)
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def absolute_paths(paths: dict[str, str], base: Path) -> dict[str, str]:
+    """Make local relative paths absolute against ``base`` (URIs are left alone)."""
+    return {k: v if is_uri(v) or Path(v).is_absolute() else str((base / v).resolve()) for k, v in paths.items()}

@@ -1,0 +1,1 @@
+"""Metrics (scikit-learn, mir_eval), metric tables and the HTML report."""

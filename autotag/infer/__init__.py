@@ -1,0 +1,1 @@
+"""Inference: track-level prediction from a checkpoint, and the Parquet output tables."""

@@ -1,0 +1,107 @@
+"""The prediction tables of the output contract and their atomic, resumable writer.
+
+Layout under the predictions root (one folder per table, one sub-folder per run)::
+
+    tracks/<run_id>/part-00000.parquet    run_id, track_id, audio_path, duration_s, model,
+                                          checkpoint, status, error, processed_at
+    tags/<run_id>/part-00000.parquet      run_id, track_id, tag, score, rank, predicted
+
+Every file is written to a hidden temporary name and renamed, so a reader never sees a
+partial file. A ``tags`` part is renamed before its ``tracks`` part: a track listed in
+``tracks`` always has its tags, and a re-run skips exactly the tracks listed there.
+Label vocabulary, task and config travel in the Parquet key-value metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from autotag.train.tasks import Task
+
+TRACKS_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("track_id", pa.string()), ("audio_path", pa.string()), ("duration_s", pa.float64()),
+    ("model", pa.string()), ("checkpoint", pa.string()), ("status", pa.string()), ("error", pa.string()),
+    ("processed_at", pa.timestamp("us", tz="UTC")),
+])
+TAGS_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("track_id", pa.string()), ("tag", pa.string()), ("score", pa.float32()),
+    ("rank", pa.int32()), ("predicted", pa.bool_()),
+])
+_PART = re.compile(r"^part-(\d{5,})\.parquet$")
+
+
+def tracks_rows(batch: dict[str, np.ndarray], run_id: str, model: str, checkpoint: str) -> pa.Table:
+    n = len(batch["track_id"])
+    now = datetime.now(timezone.utc)
+    duration = [None if np.isnan(d) else float(d) for d in batch["duration_s"]]
+    return pa.table({
+        "run_id": [run_id] * n, "track_id": list(batch["track_id"]), "audio_path": list(batch["audio_path"]),
+        "duration_s": duration, "model": [model] * n, "checkpoint": [checkpoint] * n,
+        "status": list(batch["status"]), "error": [e or None for e in batch["error"]], "processed_at": [now] * n,
+    }, schema=TRACKS_SCHEMA)
+
+
+def tags_rows(batch: dict[str, np.ndarray], run_id: str, task: Task) -> pa.Table:
+    """Long format: one row per (ok track, label), ranked by score (1 = best)."""
+    ok = np.asarray(batch["status"]) == "ok"
+    scores = np.asarray(batch["scores"], dtype=np.float32)[ok]
+    track_ids = np.asarray(batch["track_id"], dtype=object)[ok]
+    n, k = scores.shape if scores.ndim == 2 else (0, task.num_outputs)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(1, k + 1)[None, :].repeat(n, 0), axis=1)
+    predicted = task.predicted(scores) if n else np.zeros((0, k), bool)
+    return pa.table({
+        "run_id": [run_id] * (n * k), "track_id": np.repeat(track_ids, k).tolist(),
+        "tag": list(task.vocabulary) * n, "score": scores.reshape(-1), "rank": ranks.reshape(-1).astype(np.int32),
+        "predicted": predicted.reshape(-1),
+    }, schema=TAGS_SCHEMA)
+
+
+class PredictionWriter:
+    """Writes numbered parts of the ``tracks`` and ``tags`` tables for one run, atomically."""
+
+    def __init__(self, root: str | Path, run_id: str, metadata: dict[str, Any]):
+        self.run_id = run_id
+        self.dirs = {name: Path(root) / name / run_id for name in ("tracks", "tags")}
+        for directory in self.dirs.values():
+            directory.mkdir(parents=True, exist_ok=True)
+        self.metadata = {f"autotag.{k}": json.dumps(v, default=str) for k, v in metadata.items()}
+        self._remove_orphans()
+        self.next_part = 1 + max((int(m.group(1)) for d in self.dirs.values() for p in d.iterdir()
+                                  if (m := _PART.match(p.name))), default=-1)
+
+    def _remove_orphans(self) -> None:
+        """Drop a ``tags`` part whose ``tracks`` part never landed (a crash between the two)."""
+        for tags_part in self.dirs["tags"].glob("part-*.parquet"):
+            if not (self.dirs["tracks"] / tags_part.name).exists():
+                tags_part.unlink()
+        for tmp in (p for d in self.dirs.values() for p in d.glob(".part-*.tmp")):
+            tmp.unlink()
+
+    def done_track_ids(self) -> set[str]:
+        """Tracks already written by earlier attempts of this run (skipped on re-run)."""
+        files = sorted(self.dirs["tracks"].glob("part-*.parquet"))
+        return {t for f in files for t in pq.read_table(f, columns=["track_id"]).column("track_id").to_pylist()}
+
+    def _write(self, table: pa.Table, name: str, part: int) -> Path:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **self.metadata})
+        path = self.dirs[name] / f"part-{part:05d}.parquet"
+        tmp = path.with_name(f".{path.name}.tmp")
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+        return path
+
+    def write(self, tracks: pa.Table, tags: pa.Table) -> int:
+        part, self.next_part = self.next_part, self.next_part + 1
+        self._write(tags, "tags", part)
+        self._write(tracks, "tracks", part)
+        return part

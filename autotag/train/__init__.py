@@ -1,0 +1,1 @@
+"""Training: task definitions (targets, losses), the Ray Train worker loop, checkpoints."""

@@ -1,0 +1,86 @@
+"""Checkpoints: weights (safetensors), optimizer state and a JSON description.
+
+A checkpoint directory is self-sufficient for inference: ``meta.json`` carries the model
+components and their parameters, the task and label vocabulary, the resolved config and
+the metrics history, and ``model.safetensors`` the weights (no pickle involved).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from autotag.models import AutotagModel, build_model
+from autotag.train.tasks import Task
+
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+OPTIMIZER = "optimizer.pt"
+META = "meta.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that is missing files or has the wrong format."""
+
+
+def save(directory: str | Path, model: torch.nn.Module, meta: dict[str, Any],
+         optimizer: torch.optim.Optimizer | None = None) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS))
+    if optimizer is not None:
+        torch.save(optimizer.state_dict(), directory / OPTIMIZER)
+    (directory / META).write_text(json.dumps({"format": FORMAT_VERSION, **meta}, indent=1, default=str))
+    return directory
+
+
+def read_meta(directory: str | Path) -> dict[str, Any]:
+    directory = Path(directory)
+    for name in (META, WEIGHTS):
+        if not (directory / name).exists():
+            raise CheckpointError(f"checkpoint {directory}: missing {name}")
+    meta = json.loads((directory / META).read_text())
+    if meta.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {directory}: format {meta.get('format')!r}, expected {FORMAT_VERSION}")
+    return meta
+
+
+def model_from_meta(meta: dict[str, Any]) -> AutotagModel:
+    spec = meta["model"]
+    return build_model(spec["frontend"], spec["backend"], len(meta["task"]["vocabulary"]),
+                       spec.get("frontend_params"), spec.get("backend_params"))
+
+
+def load(directory: str | Path, device: str | torch.device = "cpu") -> tuple[AutotagModel, Task, dict[str, Any]]:
+    """Rebuild the model in eval mode, its task and the checkpoint's metadata."""
+    meta = read_meta(directory)
+    model = model_from_meta(meta)
+    model.load_state_dict(load_file(str(Path(directory) / WEIGHTS), device="cpu"))
+    return model.to(device).eval(), Task.from_dict(meta["task"]), meta
+
+
+def load_optimizer_state(directory: str | Path) -> dict[str, Any] | None:
+    path = Path(directory) / OPTIMIZER
+    return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+
+
+def publish(source: str | Path, target: str | Path) -> Path:
+    """Copy a checkpoint directory to ``target``, replacing it atomically."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    old = target.with_name(f".{target.name}.old")
+    if target.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target

@@ -1,0 +1,135 @@
+"""The per-worker training loop run by Ray Train's ``TorchTrainer`` (DDP across workers).
+
+Each worker streams its split of the ``train`` and ``valid`` patch datasets, trains with
+Adam, all-reduces the validation loss so that every rank takes the same early-stopping
+decision, and reports a checkpoint every epoch. On a restart (worker failure or a re-run
+of the same run name) it resumes from the latest checkpoint: weights, optimizer, epoch,
+early-stopping state and metrics history.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from autotag.train import checkpoint
+from autotag.train.early_stopping import EarlyStopping
+from autotag.train.tasks import Task
+
+log = logging.getLogger("autotag.train")
+
+
+def _all_reduce(values: list[float], device: torch.device) -> list[float]:
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def run_epoch(model, batches, task: Task, device, optimizer=None, amp: bool = False) -> dict[str, float]:
+    """One pass over ``batches``; trains when ``optimizer`` is given. Returns global sums."""
+    model.train(optimizer is not None)
+    loss_sum, correct, count, decisions = 0.0, 0.0, 0, 0
+    grad = torch.enable_grad() if optimizer is not None else torch.no_grad()
+    with grad:
+        for batch in batches:
+            audio, target = batch["audio"].to(device), batch["target"].to(device)
+            with _autocast(device, amp):
+                logits = model(audio)
+            loss = task.loss(logits, target)
+            if optimizer is not None:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            loss_sum += float(loss.detach()) * len(audio)
+            correct += float(task.correct(logits.detach(), target))
+            count += len(audio)
+            decisions += target.numel() if task.kind == "multilabel" else len(audio)
+    loss_sum, correct, count, decisions = _all_reduce([loss_sum, correct, count, decisions], device)
+    return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(decisions, 1), "examples": count}
+
+
+def _restore(model, optimizer, stopper_patience: int) -> tuple[int, EarlyStopping, list[dict]]:
+    import ray.train
+
+    resumed = ray.train.get_checkpoint()
+    if resumed is None:
+        return 0, EarlyStopping(stopper_patience), []
+    with resumed.as_directory() as directory:
+        restored, _, meta = checkpoint.load(directory)
+        _unwrap(model).load_state_dict(restored.state_dict())
+        if (state := checkpoint.load_optimizer_state(directory)) is not None:
+            optimizer.load_state_dict(state)
+    log.info("resuming after epoch %d", meta["epoch"])
+    return meta["epoch"] + 1, EarlyStopping.from_state(meta["early_stopping"]), meta["history"]
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train entry point; ``config`` holds plain data only (see ``pipelines/train.py``)."""
+    import ray.train
+    from ray.train.torch import get_device, prepare_model
+
+    hp = config["train"]
+    context = ray.train.get_context()
+    rank = context.get_world_rank()
+    torch.manual_seed(hp["seed"])
+    np.random.seed(hp["seed"] + rank)
+    torch.set_num_threads(max(1, int(round(hp["cpus_per_worker"]))))
+    task = Task.from_dict(config["task"])
+    model = prepare_model(checkpoint.model_from_meta(config))
+    device = get_device()
+    optimizer = torch.optim.Adam(model.parameters(), lr=hp["lr"])
+    start_epoch, stopper, history = _restore(model, optimizer, hp["patience"])
+    amp = bool(hp["mixed_precision"]) and device.type == "cuda"
+    train_shard = ray.train.get_dataset_shard("train")
+    valid_shard = ray.train.get_dataset_shard("valid")
+
+    for epoch in range(start_epoch, hp["max_epochs"]):
+        if stopper.should_stop:
+            break
+        began = time.perf_counter()
+        train_batches = train_shard.iter_torch_batches(
+            batch_size=hp["batch_size"], drop_last=True, local_shuffle_buffer_size=hp["shuffle_buffer"],
+            local_shuffle_seed=hp["seed"] + 1000 * epoch + rank)
+        train = run_epoch(model, train_batches, task, device, optimizer, amp)
+        train_seconds = time.perf_counter() - began
+        valid = run_epoch(model, valid_shard.iter_torch_batches(batch_size=hp["batch_size"]), task, device, None, amp)
+        improved = stopper.update(valid["loss"], epoch)
+        metrics = {"epoch": epoch, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
+                   "val_loss": valid["loss"], "val_accuracy": valid["accuracy"], "improved": improved,
+                   "epoch_seconds": time.perf_counter() - began,
+                   "samples_per_s": train["examples"] / max(train_seconds, 1e-9),
+                   "train_examples": train["examples"], "val_examples": valid["examples"]}
+        history.append(metrics)
+        meta = {**{k: config[k] for k in ("model", "task", "config")}, "epoch": epoch,
+                "early_stopping": stopper.state_dict(), "history": history, "metrics": metrics}
+        with tempfile.TemporaryDirectory() as directory:
+            report = None
+            if rank == 0:
+                checkpoint.save(directory, _unwrap(model), meta, optimizer)
+                report = ray.train.Checkpoint.from_directory(directory)
+            ray.train.report(metrics, checkpoint=report)
+        if rank == 0:
+            print(f"epoch {epoch:3d}  train_loss {train['loss']:.4f}  train_acc {train['accuracy']:.3f}  "
+                  f"val_loss {valid['loss']:.4f}  val_acc {valid['accuracy']:.3f}  "
+                  f"{metrics['samples_per_s']:.0f} patches/s  {'*' if improved else ''}", flush=True)
+        if stopper.should_stop and rank == 0:
+            print(f"early stopping: no val_loss improvement for {stopper.patience} epochs "
+                  f"(best {stopper.best:.4f} at epoch {stopper.best_epoch})", flush=True)

@@ -1,0 +1,120 @@
+"""Stage 2 — train: Ray Train ``TorchTrainer`` (DDP) streaming patches from the shards.
+
+    python -m pipelines.train [frontend=...] [backend=...] [train.num_workers=N] [train.use_gpu=true]
+
+Writes Ray Train's run folder under ``paths.checkpoints/<run_id>/`` (a checkpoint every
+epoch; re-running the same run_id resumes from the latest), then publishes the best
+checkpoint (lowest validation loss) to ``paths.checkpoints/<run_id>/best`` and the metrics
+history to ``.../history.parquet``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from autotag.config import AutotagConfig
+from autotag.data import manifest
+from autotag.models import build_model
+from autotag.train import checkpoint
+from autotag.train.loop import train_loop_per_worker
+from autotag.train.patch_rows import shard_batch_to_patches
+from autotag.train.tasks import Task
+from pipelines.common import cli, init_ray
+
+log = logging.getLogger("autotag.train")
+
+
+def shard_files(shards_dir: str | Path, split: str) -> list[str]:
+    files = sorted(str(p) for p in (Path(shards_dir) / split).glob(f"{split}-*.tar"))
+    if not files:
+        raise FileNotFoundError(f"no {split} shards in {Path(shards_dir) / split}; run pipelines.shard first")
+    return files
+
+
+def patch_dataset(files: list[str], task: Task, patch_samples: int, hop_samples: int, shuffle: bool):
+    """Shards → decoded, patched rows as a streaming Ray Dataset."""
+    import ray.data
+
+    ds = ray.data.read_webdataset(files, decoder=True, shuffle="files" if shuffle else None)
+    return ds.map_batches(shard_batch_to_patches, batch_size=8, batch_format="numpy",
+                          fn_kwargs={"task": task.to_dict(), "patch_samples": patch_samples,
+                                     "hop_samples": hop_samples}).drop_columns(["track_id"])
+
+
+def worker_cpus(cfg: AutotagConfig) -> float:
+    """CPUs per training worker: the configured value, or what is left after one CPU for data."""
+    import ray
+
+    if cfg.train.cpus_per_worker is not None:
+        return cfg.train.cpus_per_worker
+    total = ray.cluster_resources().get("CPU", 1.0)
+    return max(0.25, min(8.0, (total - 1.0) / cfg.train.num_workers))
+
+
+def task_for(cfg: AutotagConfig) -> Task:
+    vocabulary = manifest.label_vocabulary(manifest.read(cfg.dataset.manifest), cfg.dataset.label_key)
+    return Task(cfg.task.kind, cfg.dataset.label_key, tuple(vocabulary), cfg.task.threshold)
+
+
+def loop_config(cfg: AutotagConfig, task: Task, cpus_per_worker: float) -> dict[str, Any]:
+    """Everything a worker needs, as plain data (no OmegaConf objects cross process lines)."""
+    return {"model": {"frontend": cfg.frontend.name, "frontend_params": dict(cfg.frontend.params),
+                      "backend": cfg.backend.name, "backend_params": dict(cfg.backend.params)},
+            "task": task.to_dict(), "config": cfg.to_dict(),
+            "train": {**dataclasses.asdict(cfg.train), "cpus_per_worker": cpus_per_worker}}
+
+
+def run(cfg: AutotagConfig) -> dict[str, Any]:
+    """Train; returns the best epoch's metrics and where the best checkpoint was published."""
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    start = time.perf_counter()
+    init_ray(cfg)
+    task = task_for(cfg)
+    cpus = worker_cpus(cfg)
+    config = loop_config(cfg, task, cpus)
+    frontend = build_model(cfg.frontend.name, cfg.backend.name, task.num_outputs, cfg.frontend.params,
+                           cfg.backend.params).frontend
+    datasets = {split: patch_dataset(shard_files(cfg.paths.shards, split), task, frontend.patch_samples,
+                                     frontend.patch_hop_samples, shuffle=split == "train")
+                for split in ("train", "valid")}
+    resources = {"CPU": cpus, **({"GPU": 1} if cfg.train.use_gpu else {})}
+    log.info("training %s on %d worker(s) with %s each", cfg.run_id, cfg.train.num_workers, resources)
+    trainer = TorchTrainer(
+        train_loop_per_worker, train_loop_config=config, datasets=datasets,
+        scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
+                                               resources_per_worker=resources),
+        run_config=ray.train.RunConfig(
+            name=cfg.run_id, storage_path=cfg.paths.checkpoints,
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep,
+                                                         checkpoint_score_attribute="val_loss",
+                                                         checkpoint_score_order="min"),
+            failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures)))
+    result = trainer.fit()
+    return publish_best(cfg, result, time.perf_counter() - start)
+
+
+def publish_best(cfg: AutotagConfig, result, seconds: float) -> dict[str, Any]:
+    """Copy the lowest-val_loss checkpoint to ``<run>/best`` and write the metrics history."""
+    best, best_metrics = min(result.best_checkpoints, key=lambda item: item[1]["val_loss"])
+    run_dir = Path(cfg.paths.checkpoints) / cfg.run_id
+    target = checkpoint.publish(best.path, run_dir / "best")
+    history = checkpoint.read_meta(result.checkpoint.path)["history"]
+    pq.write_table(pa.Table.from_pylist(history), run_dir / "history.parquet")
+    log.info("best epoch %d (val_loss %.4f) published to %s", best_metrics["epoch"], best_metrics["val_loss"], target)
+    return {"run_id": cfg.run_id, "best_checkpoint": str(target), "best_epoch": best_metrics["epoch"],
+            "best_val_loss": best_metrics["val_loss"], "best_val_accuracy": best_metrics["val_accuracy"],
+            "epochs_run": len(history), "history": str(run_dir / "history.parquet"),
+            "seconds": round(seconds, 1)}
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli(run))

@@ -1,0 +1,59 @@
+"""The predictor on a hand-built batch, without Ray: scores, aggregation, error rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from autotag.infer.predictor import TrackPredictor
+from autotag.models import build_model
+from autotag.train import checkpoint
+from autotag.train.tasks import Task
+from tests.conftest import write_tone
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    task = Task("multiclass", "genre", ("a", "b", "c"))
+    spec = {"frontend": "lms_conv2d", "frontend_params": {}, "backend": "autopool", "backend_params": {}}
+    model = build_model(spec["frontend"], spec["backend"], 3)
+    directory = tmp_path_factory.mktemp("ckpt")
+    checkpoint.save(directory, model, {"model": spec, "task": task.to_dict(), "config": {}, "epoch": 0})
+    return directory
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(checkpoint_dir):
+    model, task, meta = checkpoint.load(checkpoint_dir)
+    again, _, _ = checkpoint.load(checkpoint_dir)
+    x = torch.randn(2, model.frontend.patch_samples)
+    torch.testing.assert_close(model(x), again(x))
+    assert task.vocabulary == ("a", "b", "c") and not model.training
+
+
+def test_batch_with_good_and_bad_files(tmp_path, checkpoint_dir):
+    good = write_tone(tmp_path / "good.wav", sr=44_100, seconds=5.0)
+    (tmp_path / "bad.wav").write_text("nope")
+    predictor = TrackPredictor(str(checkpoint_dir), patch_batch_size=2)
+    out = predictor({"track_id": np.array(["g", "b", "m"], dtype=object),
+                     "audio_path": np.array([str(good), str(tmp_path / "bad.wav"), str(tmp_path / "none.wav")],
+                                            dtype=object)})
+    assert out["status"].tolist() == ["ok", "error", "error"]
+    assert "not a readable audio file" in out["error"][1] and "does not exist" in out["error"][2]
+    assert out["scores"][0].sum() == pytest.approx(1.0, abs=1e-5) and not out["scores"][1:].any()
+    assert out["duration_s"][0] == pytest.approx(5.0, abs=1e-3)
+
+
+def test_track_score_is_the_mean_of_patch_probabilities(tmp_path, checkpoint_dir):
+    predictor = TrackPredictor(str(checkpoint_dir), patch_batch_size=3)
+    y = np.random.default_rng(0).standard_normal(22_050 * 8).astype(np.float32) * 0.1
+    patches = predictor.patch_probabilities(y)
+    assert patches.shape[0] == 1 + (len(y) - predictor.patch_samples) // predictor.hop_samples
+    np.testing.assert_allclose(predictor.predict_track(y), patches.mean(0), rtol=1e-6)
+    assert TrackPredictor(str(checkpoint_dir), aggregate="max").predict_track(y) == pytest.approx(patches.max(0))
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="missing meta.json"):
+        TrackPredictor(str(tmp_path))
