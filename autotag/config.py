@@ -108,11 +108,47 @@ class InferConfig:
     aggregate: str = "mean"
     rows_per_file: int = 10_000
     max_duration_s: float = 3600.0
+    chord_switch_penalty: float = 5.0
+    smooth_frames: int = 1
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
+    """What ``pipelines.evaluate`` scores and shows (see ``conf/evaluate/default.yaml``).
+
+    ``runs``: more run ids to score beside ``run_id`` (e.g. a sweep), all in one report.
+    ``report_track``: the track of the tag-o-gram and chord timeline; None: the first evaluated one.
+    ``patch_level``: also score every test patch with the checkpoint (the tutorial's protocol).
+    ``threshold``: multi-label decision threshold; None: each run's own (its ``predicted`` column).
+    ``frame_rate``: frames per second of the frame-level chord/instrument scores; None: the
+    run's model front-end frame rate.
+    """
+
     split: str = "test"
+    runs: tuple[str, ...] = ()
+    report_track: str | None = None
+    patch_level: bool = True
+    threshold: float | None = None
+    frame_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A sweep (``pipelines.sweep``): every combination crossed with every grid point is one trial.
+
+    ``combinations``: mappings of Hydra overrides, a config group (``frontend: tcn``) or a dotted
+    key (``frontend.params.patch_hop_samples: 11025``); empty means the base config alone.
+    ``grid``: dotted key -> list of values, or None (YAML ``null``, so that an override can
+    replace it as a whole). ``max_concurrent_trials`` None: GPUs / workers per
+    trial on GPU, 1 on CPU. ``evaluate``: infer and evaluate each trial's best checkpoint on
+    ``evaluate.split``.
+    """
+
+    name: str = "default"
+    combinations: tuple[dict[str, Any], ...] = ()
+    grid: dict[str, Any] | None = None
+    max_concurrent_trials: int | None = None
+    evaluate: bool = True
 
 
 @dataclass(frozen=True)
@@ -138,6 +174,7 @@ class AutotagConfig:
     infer: InferConfig
     evaluate: EvaluateConfig
     runtime: RuntimeConfig
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from autotag.config import AutotagConfig
 from autotag.data import manifest
 from autotag.infer.predictor import TrackPredictor
-from autotag.infer.tables import PredictionWriter, tags_rows, tracks_rows
+from autotag.infer.tables import SEGMENT_TABLES, PredictionWriter, output_tables
 from autotag.train import checkpoint
 from autotag.train.tasks import Task
 from pipelines.common import cli, init_ray
@@ -47,9 +47,10 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
     meta = checkpoint.read_meta(cfg.infer.checkpoint)
     task = Task.from_dict(meta["task"])
     model_name = f"{meta['model']['frontend']}+{meta['model']['backend']}"
+    table = SEGMENT_TABLES[task.kind][0] if task.frame_level else "tags"
     writer = PredictionWriter(cfg.paths.predictions, cfg.run_id, {
         "labels": list(task.vocabulary), "task": task.to_dict(), "model": meta["model"],
-        "checkpoint": cfg.infer.checkpoint, "config": cfg.to_dict()})
+        "checkpoint": cfg.infer.checkpoint, "config": cfg.to_dict()}, tables=(table,))
     done = writer.done_track_ids()
     todo = pending_tracks(cfg, done)
     log.info("%d tracks to tag (%d already done) with %s", todo.num_rows, len(done), cfg.infer.checkpoint)
@@ -65,10 +66,11 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
                                    "patch_batch_size": cfg.infer.patch_batch_size,
                                    "aggregate": cfg.infer.aggregate, "max_duration_s": cfg.infer.max_duration_s,
                                    "device": "cuda" if cfg.infer.gpus_per_actor > 0 else "cpu",
-                                   "num_threads": max(1, int(cfg.infer.cpus_per_actor))})
+                                   "num_threads": max(1, int(cfg.infer.cpus_per_actor)),
+                                   "chord_switch_penalty": cfg.infer.chord_switch_penalty,
+                                   "smooth_frames": cfg.infer.smooth_frames})
         for batch in predictions.iter_batches(batch_size=cfg.infer.rows_per_file, batch_format="numpy"):
-            writer.write(tracks_rows(batch, cfg.run_id, model_name, cfg.infer.checkpoint),
-                         tags_rows(batch, cfg.run_id, task))
+            writer.write(output_tables(batch, cfg.run_id, task, model_name, cfg.infer.checkpoint))
             for status in batch["status"]:
                 counts[status] += 1
             for track_id, status, error in zip(batch["track_id"], batch["status"], batch["error"]):
@@ -76,7 +78,7 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
                     log.warning("could not tag %s: %s", track_id, error)
     summary = {"run_id": cfg.run_id, "tracks_ok": counts["ok"], "tracks_error": counts["error"],
                "tracks_skipped": len(done), "tracks_dir": str(writer.dirs["tracks"]),
-               "tags_dir": str(writer.dirs["tags"]), "seconds": round(time.perf_counter() - start, 1)}
+               f"{table}_dir": str(writer.dirs[table]), "seconds": round(time.perf_counter() - start, 1)}
     if todo.num_rows and counts["ok"] == 0:
         raise RuntimeError(f"no track could be tagged ({counts['error']} errors); see {writer.dirs['tracks']}")
     return summary

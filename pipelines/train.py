@@ -25,7 +25,7 @@ from autotag.models import build_model
 from autotag.train import checkpoint
 from autotag.train.loop import train_loop_per_worker
 from autotag.train.patch_rows import shard_batch_to_patches
-from autotag.train.tasks import Task
+from autotag.train.tasks import Task, vocabulary_for
 from pipelines.common import cli, init_ray
 
 log = logging.getLogger("autotag.train")
@@ -38,14 +38,20 @@ def shard_files(shards_dir: str | Path, split: str) -> list[str]:
     return files
 
 
-def patch_dataset(files: list[str], task: Task, patch_samples: int, hop_samples: int, shuffle: bool):
-    """Shards → decoded, patched rows as a streaming Ray Dataset."""
+def patch_dataset(files: list[str], task: Task, model, shuffle: bool):
+    """Shards → decoded, patched rows (with frame targets for frame-level tasks) as a streaming Ray Dataset."""
     import ray.data
 
+    frontend = model.frontend
+    frame_times = None
+    if task.frame_level:
+        frames = frontend.output_frames(frontend.patch_samples)
+        frame_times = [float(t) for t in frontend.frame_times(frames)]
     ds = ray.data.read_webdataset(files, decoder=True, shuffle="files" if shuffle else None)
     return ds.map_batches(shard_batch_to_patches, batch_size=8, batch_format="numpy",
-                          fn_kwargs={"task": task.to_dict(), "patch_samples": patch_samples,
-                                     "hop_samples": hop_samples}).drop_columns(["track_id"])
+                          fn_kwargs={"task": task.to_dict(), "patch_samples": frontend.patch_samples,
+                                     "hop_samples": frontend.patch_hop_samples,
+                                     "frame_times": frame_times}).drop_columns(["track_id"])
 
 
 def worker_cpus(cfg: AutotagConfig) -> float:
@@ -59,8 +65,10 @@ def worker_cpus(cfg: AutotagConfig) -> float:
 
 
 def task_for(cfg: AutotagConfig) -> Task:
-    vocabulary = manifest.label_vocabulary(manifest.read(cfg.dataset.manifest), cfg.dataset.label_key)
-    return Task(cfg.task.kind, cfg.dataset.label_key, tuple(vocabulary), cfg.task.threshold)
+    """The task bound to the dataset's label column and vocabulary."""
+    labels = manifest.label_vocabulary(manifest.read(cfg.dataset.manifest), cfg.dataset.label_key)
+    return Task(cfg.task.kind, cfg.dataset.label_key, vocabulary_for(cfg.task.kind, cfg.dataset.label_key, labels),
+                cfg.task.threshold)
 
 
 def loop_config(cfg: AutotagConfig, task: Task, cpus_per_worker: float) -> dict[str, Any]:
@@ -71,34 +79,39 @@ def loop_config(cfg: AutotagConfig, task: Task, cpus_per_worker: float) -> dict[
             "train": {**dataclasses.asdict(cfg.train), "cpus_per_worker": cpus_per_worker}}
 
 
-def run(cfg: AutotagConfig) -> dict[str, Any]:
-    """Train; returns the best epoch's metrics and where the best checkpoint was published."""
+def build_trainer(cfg: AutotagConfig, callbacks: tuple = ()):
+    """The ``TorchTrainer`` for ``cfg``: datasets, scaling, checkpointing, failure handling.
+
+    ``callbacks`` are Ray Train callbacks (the sweep passes ``TuneReportCallback``).
+    """
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    start = time.perf_counter()
-    init_ray(cfg)
     task = task_for(cfg)
     cpus = worker_cpus(cfg)
-    config = loop_config(cfg, task, cpus)
-    frontend = build_model(cfg.frontend.name, cfg.backend.name, task.num_outputs, cfg.frontend.params,
-                           cfg.backend.params).frontend
-    datasets = {split: patch_dataset(shard_files(cfg.paths.shards, split), task, frontend.patch_samples,
-                                     frontend.patch_hop_samples, shuffle=split == "train")
+    model = build_model(cfg.frontend.name, cfg.backend.name, task.num_outputs, cfg.frontend.params,
+                        cfg.backend.params, task=task.kind)
+    datasets = {split: patch_dataset(shard_files(cfg.paths.shards, split), task, model, shuffle=split == "train")
                 for split in ("train", "valid")}
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.train.use_gpu else {})}
     log.info("training %s on %d worker(s) with %s each", cfg.run_id, cfg.train.num_workers, resources)
-    trainer = TorchTrainer(
-        train_loop_per_worker, train_loop_config=config, datasets=datasets,
+    return TorchTrainer(
+        train_loop_per_worker, train_loop_config=loop_config(cfg, task, cpus), datasets=datasets,
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                                resources_per_worker=resources),
         run_config=ray.train.RunConfig(
-            name=cfg.run_id, storage_path=cfg.paths.checkpoints,
+            name=cfg.run_id, storage_path=cfg.paths.checkpoints, callbacks=list(callbacks),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep,
                                                          checkpoint_score_attribute="val_loss",
                                                          checkpoint_score_order="min"),
             failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures)))
-    result = trainer.fit()
+
+
+def run(cfg: AutotagConfig) -> dict[str, Any]:
+    """Train; returns the best epoch's metrics and where the best checkpoint was published."""
+    start = time.perf_counter()
+    init_ray(cfg)
+    result = build_trainer(cfg).fit()
     return publish_best(cfg, result, time.perf_counter() - start)
 
 

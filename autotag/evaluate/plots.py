@@ -15,7 +15,7 @@ tag-o-gram (``F_tag_o_gram``, inferno colour map, one row per tag) and the learn
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -184,5 +184,30 @@ def training_curves(history: pd.DataFrame, title: str = "Training curves") -> by
     if extra:
         axes[1].set(xlabel="epoch", title="metrics")
         axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def curves_across_runs(histories: Mapping[str, pd.DataFrame], column: str = "val_loss",
+                       title: str = "Validation loss across runs") -> bytes:
+    """One line per run of ``column`` against ``epoch`` (e.g. the runs of a sweep).
+
+    Raises
+    ------
+    ValueError
+        No run given, or a run whose history lacks ``epoch`` or ``column``.
+    """
+    if not histories:
+        raise ValueError("histories: expected at least one run")
+    fig = Figure(figsize=(8, 4))
+    ax = fig.add_subplot()
+    for run_id, history in histories.items():
+        missing = {"epoch", column} - set(history.columns)
+        if missing:
+            raise ValueError(f"history of run {run_id!r}: missing column(s) {sorted(missing)}")
+        ordered = history.sort_values("epoch")
+        ax.plot(ordered["epoch"], ordered[column], marker="o", ms=3, label=run_id)
+    ax.set(xlabel="epoch", ylabel=column, title=title)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig)

@@ -2,13 +2,18 @@
 
 Layout under the predictions root (one folder per table, one sub-folder per run)::
 
-    tracks/<run_id>/part-00000.parquet    run_id, track_id, audio_path, duration_s, model,
-                                          checkpoint, status, error, processed_at
-    tags/<run_id>/part-00000.parquet      run_id, track_id, tag, score, rank, predicted
+    tracks/<run_id>/part-00000.parquet       run_id, track_id, audio_path, duration_s, model,
+                                             checkpoint, status, error, processed_at
+    tags/<run_id>/part-00000.parquet         run_id, track_id, tag, score, rank, predicted
+    chords/<run_id>/part-00000.parquet       run_id, track_id, start_s, end_s, chord, confidence
+    instruments/<run_id>/part-00000.parquet  run_id, track_id, start_s, end_s, instrument, confidence
 
-Every file is written to a hidden temporary name and renamed, so a reader never sees a
-partial file. A ``tags`` part is renamed before its ``tracks`` part: a track listed in
-``tracks`` always has its tags, and a re-run skips exactly the tracks listed there.
+Genre and tag models write ``tags``; chord models ``chords``; instrument models
+``instruments``; every model writes ``tracks``. Every file is written to a hidden
+temporary name and renamed, so a reader never sees a partial file. The ``tracks`` part is
+renamed last: a track listed in ``tracks`` always has its other rows, a re-run skips
+exactly the tracks listed there, and a part left without its ``tracks`` part by a crash
+is deleted on restart.
 Label vocabulary, task and config travel in the Parquet key-value metadata.
 """
 
@@ -35,6 +40,12 @@ TAGS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("track_id", pa.string()), ("tag", pa.string()), ("score", pa.float32()),
     ("rank", pa.int32()), ("predicted", pa.bool_()),
 ])
+SEGMENT_FIELDS = [("run_id", pa.string()), ("track_id", pa.string()), ("start_s", pa.float64()),
+                  ("end_s", pa.float64())]
+CHORDS_SCHEMA = pa.schema([*SEGMENT_FIELDS, ("chord", pa.string()), ("confidence", pa.float32())])
+INSTRUMENTS_SCHEMA = pa.schema([*SEGMENT_FIELDS, ("instrument", pa.string()), ("confidence", pa.float32())])
+SEGMENT_TABLES = {"frame_multiclass": ("chords", "chord", CHORDS_SCHEMA),
+                  "frame_multilabel": ("instruments", "instrument", INSTRUMENTS_SCHEMA)}
 _PART = re.compile(r"^part-(\d{5,})\.parquet$")
 
 
@@ -66,12 +77,49 @@ def tags_rows(batch: dict[str, np.ndarray], run_id: str, task: Task) -> pa.Table
     }, schema=TAGS_SCHEMA)
 
 
-class PredictionWriter:
-    """Writes numbered parts of the ``tracks`` and ``tags`` tables for one run, atomically."""
+def segment_rows(batch: dict[str, np.ndarray], run_id: str, task: Task) -> tuple[str, pa.Table]:
+    """The ``chords`` or ``instruments`` table rows of a batch (segments are JSON per track)."""
+    name, column, schema = SEGMENT_TABLES[task.kind]
+    rows = []
+    for track_id, status, encoded in zip(batch["track_id"], batch["status"], batch["segments"]):
+        if status != "ok":
+            continue
+        for seg in json.loads(encoded):
+            rows.append({"run_id": run_id, "track_id": track_id, "start_s": seg["start_s"], "end_s": seg["end_s"],
+                         column: seg["label"], "confidence": seg["confidence"]})
+    return name, pa.Table.from_pylist(rows, schema=schema)
 
-    def __init__(self, root: str | Path, run_id: str, metadata: dict[str, Any]):
+
+def output_tables(batch: dict[str, np.ndarray], run_id: str, task: Task, model: str,
+                  checkpoint: str) -> dict[str, pa.Table]:
+    """Every table a batch of predictions contributes to, keyed by table name."""
+    tables = {"tracks": tracks_rows(batch, run_id, model, checkpoint)}
+    if task.frame_level:
+        name, table = segment_rows(batch, run_id, task)
+        tables[name] = table
+    else:
+        tables["tags"] = tags_rows(batch, run_id, task)
+    return tables
+
+
+class PredictionWriter:
+    """Writes numbered parts of the prediction tables of one run, atomically.
+
+    Parameters
+    ----------
+    root
+        The predictions root.
+    run_id
+        The run; each table gets a ``<table>/<run_id>/`` folder.
+    metadata
+        Stored (as JSON) in every file's key-value metadata under ``autotag.<key>``.
+    tables
+        The tables besides ``tracks`` this run writes (``tags``, ``chords`` or ``instruments``).
+    """
+
+    def __init__(self, root: str | Path, run_id: str, metadata: dict[str, Any], tables: tuple[str, ...] = ("tags",)):
         self.run_id = run_id
-        self.dirs = {name: Path(root) / name / run_id for name in ("tracks", "tags")}
+        self.dirs = {name: Path(root) / name / run_id for name in ("tracks", *tables)}
         for directory in self.dirs.values():
             directory.mkdir(parents=True, exist_ok=True)
         self.metadata = {f"autotag.{k}": json.dumps(v, default=str) for k, v in metadata.items()}
@@ -80,10 +128,11 @@ class PredictionWriter:
                                   if (m := _PART.match(p.name))), default=-1)
 
     def _remove_orphans(self) -> None:
-        """Drop a ``tags`` part whose ``tracks`` part never landed (a crash between the two)."""
-        for tags_part in self.dirs["tags"].glob("part-*.parquet"):
-            if not (self.dirs["tracks"] / tags_part.name).exists():
-                tags_part.unlink()
+        """Drop parts whose ``tracks`` part never landed (a crash between the two)."""
+        for name, directory in self.dirs.items():
+            for part in directory.glob("part-*.parquet"):
+                if name != "tracks" and not (self.dirs["tracks"] / part.name).exists():
+                    part.unlink()
         for tmp in (p for d in self.dirs.values() for p in d.glob(".part-*.tmp")):
             tmp.unlink()
 
@@ -100,8 +149,14 @@ class PredictionWriter:
         tmp.replace(path)
         return path
 
-    def write(self, tracks: pa.Table, tags: pa.Table) -> int:
+    def write(self, tables: dict[str, pa.Table]) -> int:
+        """Write one part of every table; ``tracks`` last. Returns the part number."""
+        unknown = set(tables) - set(self.dirs)
+        if unknown or "tracks" not in tables:
+            raise ValueError(f"tables {sorted(tables)}: expected 'tracks' plus some of {sorted(self.dirs)}")
         part, self.next_part = self.next_part, self.next_part + 1
-        self._write(tags, "tags", part)
-        self._write(tracks, "tracks", part)
+        for name, table in tables.items():
+            if name != "tracks":
+                self._write(table, name, part)
+        self._write(tables["tracks"], "tracks", part)
         return part

@@ -185,8 +185,10 @@ def export_onnx(model: AutotagModel, path: str | Path, part: str = "full", embed
     return path
 
 
-def run_onnx(path: str | Path, x: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:
+def run_onnx(path: str | Path, x: np.ndarray | torch.Tensor, threads: int | None = None) -> dict[str, np.ndarray]:
     """Run an exported graph with onnxruntime on the CPU; outputs by name.
+
+    ``threads`` caps onnxruntime's intra-op threads (default: its own choice, one per core).
 
     Raises
     ------
@@ -197,7 +199,10 @@ def run_onnx(path: str | Path, x: np.ndarray | torch.Tensor) -> dict[str, np.nda
         import onnxruntime
     except ImportError as error:
         raise ImportError("running ONNX graphs needs 'onnxruntime' (pip install 'autotag[dev]')") from error
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     outputs = session.run(None, {session.get_inputs()[0].name: array.astype(np.float32)})
     return {meta.name: value for meta, value in zip(session.get_outputs(), outputs)}

@@ -54,7 +54,7 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
 def model_from_meta(meta: dict[str, Any]) -> AutotagModel:
     spec = meta["model"]
     return build_model(spec["frontend"], spec["backend"], len(meta["task"]["vocabulary"]),
-                       spec.get("frontend_params"), spec.get("backend_params"))
+                       spec.get("frontend_params"), spec.get("backend_params"), task=meta["task"]["kind"])
 
 
 def load(directory: str | Path, device: str | torch.device = "cpu") -> tuple[AutotagModel, Task, dict[str, Any]]:

@@ -46,7 +46,7 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 def run_epoch(model, batches, task: Task, device, optimizer=None, amp: bool = False) -> dict[str, float]:
     """One pass over ``batches``; trains when ``optimizer`` is given. Returns global sums."""
     model.train(optimizer is not None)
-    loss_sum, correct, count, decisions = 0.0, 0.0, 0, 0
+    loss_sum, correct, count, decisions = 0.0, 0.0, 0, 0.0
     grad = torch.enable_grad() if optimizer is not None else torch.no_grad()
     with grad:
         for batch in batches:
@@ -58,10 +58,11 @@ def run_epoch(model, batches, task: Task, device, optimizer=None, amp: bool = Fa
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+            hits, decided = task.correct(logits.detach(), target)
             loss_sum += float(loss.detach()) * len(audio)
-            correct += float(task.correct(logits.detach(), target))
+            correct += float(hits)
+            decisions += float(decided)
             count += len(audio)
-            decisions += target.numel() if task.kind == "multilabel" else len(audio)
     loss_sum, correct, count, decisions = _all_reduce([loss_sum, correct, count, decisions], device)
     return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(decisions, 1), "examples": count}
 

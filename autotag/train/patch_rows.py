@@ -1,32 +1,49 @@
 """Turn decoded shard samples into training rows: one row per patch with its target.
 
 Plain numpy in, numpy out, so it runs inside Ray Data ``map_batches`` and in unit tests.
+Track-level tasks repeat the track's target for each patch (as the tutorial does);
+frame-level tasks look the labels up at each output frame's time within the track.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from autotag import SAMPLE_RATE
 from autotag.data.audio import decode_flac
-from autotag.data.patches import cut_patches
+from autotag.data.patches import cut_patches, patch_starts
 from autotag.train.tasks import Task
 
 
+def patch_targets(task: Task, labels: dict[str, Any], track_id: str, starts: np.ndarray,
+                  frame_times: Sequence[float] | None, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Targets for patches starting at ``starts`` (samples): ``(P,)``, ``(P, k)``, ``(P, T)`` or ``(P, T, k)``."""
+    if not task.frame_level:
+        target = task.encode(labels, track_id)
+        return np.repeat(target[None], len(starts), axis=0)
+    if frame_times is None:
+        raise ValueError(f"task {task.kind!r} needs the model's frame times")
+    offsets = np.asarray(frame_times, dtype=np.float64)
+    return np.stack([task.encode_frames(labels, start / sample_rate + offsets, track_id) for start in starts])
+
+
 def shard_batch_to_patches(batch: dict[str, np.ndarray], task: dict[str, Any], patch_samples: int,
-                           hop_samples: int) -> dict[str, np.ndarray]:
+                           hop_samples: int, frame_times: Sequence[float] | None = None) -> dict[str, np.ndarray]:
     """A batch of WebDataset samples (``flac`` bytes, ``json`` dicts) → patch rows.
 
-    Returns ``{"audio": (P, patch_samples) float32, "target": (P,) or (P, k), "track_id": (P,)}``.
+    Returns ``{"audio": (P, patch_samples) float32, "target": ..., "track_id": (P,)}``.
     """
     bound = Task.from_dict(task)
     audio, targets, track_ids = [], [], []
     for flac, meta in zip(batch["flac"], batch["json"]):
-        patches = cut_patches(decode_flac(flac), patch_samples, hop_samples)
-        target = bound.encode(meta["labels"], meta["track_id"])
+        samples = decode_flac(flac)
+        patches = cut_patches(samples, patch_samples, hop_samples)
+        starts = patch_starts(max(len(samples), patch_samples), patch_samples, hop_samples)
         audio.append(patches)
-        targets.append(np.repeat(target[None], len(patches), axis=0))
+        targets.append(patch_targets(bound, meta["labels"], meta["track_id"], starts, frame_times))
         track_ids += [meta["track_id"]] * len(patches)
     if not audio:
         return {"audio": np.zeros((0, patch_samples), np.float32), "target": np.zeros((0,), np.int64),

@@ -1,11 +1,19 @@
-"""The task kinds: how labels become targets, which loss, how scores become decisions.
+"""The four task kinds: how labels become targets, which loss, how scores become decisions.
 
-=================  =============================  ===============================
-kind               loss                           ``predicted``
-=================  =============================  ===============================
-multiclass         softmax + cross-entropy        the argmax class
-multilabel         sigmoid + binary cross-entropy score >= threshold
-=================  =============================  ===============================
+=================  ===================  ==========================================  =====================
+kind               labels               loss                                        ``predicted``
+=================  ===================  ==========================================  =====================
+multiclass         one string           softmax + cross-entropy                     the argmax class
+multilabel         list of strings      sigmoid + binary cross-entropy              score >= threshold
+frame_multiclass   segments (chords)    per-frame cross-entropy (ignores index -100) per-frame argmax
+frame_multilabel   segments (instr.)    per-frame binary cross-entropy              score >= threshold
+=================  ===================  ==========================================  =====================
+
+Frame targets are looked up at the frame times the model's front-end reports, so targets
+and outputs share one time base. Chord labels are reduced to the 25-class maj/min/N
+vocabulary of :mod:`autotag.data.chords`; frames no segment covers are ``N``; chords with
+no maj/min reading (``dim``, ``sus``, ``X``, …) are ignored by the loss, as MIREX ignores
+them in evaluation.
 """
 
 from __future__ import annotations
@@ -18,16 +26,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-KINDS = ("multiclass", "multilabel")
+from autotag.data import chords
+
+KINDS = ("multiclass", "multilabel", "frame_multiclass", "frame_multilabel")
+IGNORE_INDEX = chords.EXCLUDED_INDEX
 
 
 class LabelError(ValueError):
     """A label that is not in the task's vocabulary or has the wrong shape."""
 
 
+def vocabulary_for(kind: str, label_key: str, manifest_labels: Sequence[str]) -> tuple[str, ...]:
+    """The class order of a task: the fixed chord vocabulary, or the sorted manifest labels."""
+    if kind == "frame_multiclass" and label_key == "chords":
+        return chords.CHORD_LABELS
+    return tuple(sorted(set(manifest_labels)))
+
+
 @dataclass(frozen=True)
 class Task:
-    """A task kind bound to a label column and its vocabulary (sorted class names)."""
+    """A task kind bound to a label column and its vocabulary (class order)."""
 
     kind: str
     label_key: str
@@ -46,11 +64,23 @@ class Task:
     def num_outputs(self) -> int:
         return len(self.vocabulary)
 
-    def encode(self, labels: Mapping[str, Any], track_id: str = "?") -> np.ndarray:
-        """The training target of one track from its label dict (as stored in shard JSON)."""
+    @property
+    def frame_level(self) -> bool:
+        return self.kind.startswith("frame_")
+
+    @property
+    def multilabel(self) -> bool:
+        return self.kind.endswith("multilabel")
+
+    def _value(self, labels: Mapping[str, Any], track_id: str) -> Any:
         value = labels.get(self.label_key)
         if value is None:
             raise LabelError(f"track {track_id}: no {self.label_key!r} label")
+        return value
+
+    def encode(self, labels: Mapping[str, Any], track_id: str = "?") -> np.ndarray:
+        """The track-level target from a label dict (as stored in shard JSON)."""
+        value = self._value(labels, track_id)
         if self.kind == "multiclass":
             if value not in self._index:
                 raise LabelError(f"track {track_id}: {self.label_key} {value!r} not in vocabulary {self.vocabulary}")
@@ -62,25 +92,48 @@ class Task:
             target[self._index[tag]] = 1.0
         return target
 
+    def encode_frames(self, labels: Mapping[str, Any], times: np.ndarray, track_id: str = "?") -> np.ndarray:
+        """Frame targets at ``times`` (seconds): ``(T,)`` class indices or ``(T, k)`` multi-hot."""
+        segments = self._value(labels, track_id)
+        if self.kind == "frame_multiclass":
+            target = np.full(len(times), self._index.get(chords.NO_CHORD, IGNORE_INDEX), dtype=np.int64)
+        else:
+            target = np.zeros((len(times), self.num_outputs), dtype=np.float32)
+        for segment in segments:
+            start, end, label = float(segment["start_s"]), float(segment["end_s"]), segment["label"]
+            inside = (times >= start) & (times < end)
+            if self.kind == "frame_multiclass":
+                reduced = chords.reduce_to_majmin(label) if self.label_key == "chords" else label
+                target[inside] = self._index.get(reduced, IGNORE_INDEX)
+            elif label in self._index:
+                target[inside, self._index[label]] = 1.0
+            else:
+                raise LabelError(f"track {track_id}: {self.label_key} label {label!r} not in vocabulary")
+        return target
+
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.kind == "multiclass":
-            return F.cross_entropy(logits.float(), target.long())
-        return F.binary_cross_entropy_with_logits(logits.float(), target.float())
+        logits = logits.float()
+        if self.multilabel:
+            return F.binary_cross_entropy_with_logits(logits, target.float())
+        return F.cross_entropy(logits.reshape(-1, self.num_outputs), target.long().reshape(-1),
+                               ignore_index=IGNORE_INDEX)
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(logits.float(), -1) if self.kind == "multiclass" else torch.sigmoid(logits.float())
+        return torch.sigmoid(logits.float()) if self.multilabel else torch.softmax(logits.float(), -1)
 
-    def correct(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Number of correct decisions in a batch (per example for multiclass, per tag otherwise)."""
-        if self.kind == "multiclass":
-            return (logits.argmax(-1) == target).sum()
-        return ((torch.sigmoid(logits.float()) >= self.threshold) == (target >= 0.5)).sum()
+    def correct(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(correct decisions, decisions)`` in a batch: per example, frame, or (frame ×) tag."""
+        if self.multilabel:
+            hits = (torch.sigmoid(logits.float()) >= self.threshold) == (target >= 0.5)
+            return hits.sum(), torch.tensor(hits.numel())
+        valid = target != IGNORE_INDEX
+        return ((logits.argmax(-1) == target) & valid).sum(), valid.sum()
 
     def predicted(self, scores: np.ndarray) -> np.ndarray:
-        """Boolean decisions for track scores ``(n, k)``."""
-        if self.kind == "multiclass":
-            return np.eye(self.num_outputs, dtype=bool)[scores.argmax(-1)]
-        return scores >= self.threshold
+        """Boolean decisions for scores ``(..., k)``."""
+        if self.multilabel:
+            return scores >= self.threshold
+        return np.eye(self.num_outputs, dtype=bool)[scores.argmax(-1)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "label_key": self.label_key, "vocabulary": list(self.vocabulary),
@@ -89,7 +142,3 @@ class Task:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Task:
         return cls(data["kind"], data["label_key"], tuple(data["vocabulary"]), float(data.get("threshold", 0.5)))
-
-
-def vocabulary_from(values: Sequence[str]) -> tuple[str, ...]:
-    return tuple(sorted(set(values)))

@@ -38,7 +38,7 @@ _PATTERNS = ("sustain", "restrike", "broken")
 
 def plan_segments(duration_s: float, rng: np.random.Generator) -> list[dict]:
     """Random chord segments covering ``[0, duration_s]`` (see the module docstring)."""
-    total = math.floor(duration_s / TICK_S + 1e-9)
+    total = max(math.floor(duration_s / TICK_S + 1e-9), 1)
     bounds = [0]
     while total - bounds[-1] > 0:
         step = int(rng.integers(SEGMENT_TICKS[0], SEGMENT_TICKS[1] + 1))

@@ -44,7 +44,7 @@ def test_tracks_rows_keep_errors_with_reason():
 def test_writer_parts_metadata_resume_and_orphans(tmp_path):
     task = Task("multiclass", "genre", ("blues", "jazz", "rock"))
     writer = PredictionWriter(tmp_path, "r1", {"labels": list(task.vocabulary)})
-    writer.write(tracks_rows(_batch(), "r1", "m", "/c"), tags_rows(_batch(), "r1", task))
+    writer.write({"tracks": tracks_rows(_batch(), "r1", "m", "/c"), "tags": tags_rows(_batch(), "r1", task)})
     assert writer.done_track_ids() == {"a", "b", "c"}
     tags_file = tmp_path / "tags" / "r1" / "part-00000.parquet"
     assert pq.read_schema(tags_file).metadata[b"autotag.labels"] == b'["blues", "jazz", "rock"]'

@@ -32,7 +32,7 @@ def check_both_formats(model, tmp_path, part: str, embeddings: bool, x: torch.Te
     with torch.no_grad():
         got = scripted(x)
     got = [t.numpy() for t in (got if isinstance(got, tuple) else (got,))]
-    onnx_out = list(run_onnx(export_onnx(model, tmp_path / f"{part}.onnx", part, embeddings), x).values())
+    onnx_out = list(run_onnx(export_onnx(model, tmp_path / f"{part}.onnx", part, embeddings), x, threads=1).values())
     assert len(got) == len(onnx_out) == len(expected)
     for want, traced, ort in zip(expected, got, onnx_out):
         assert traced.shape == ort.shape == want.shape
@@ -55,8 +55,8 @@ def test_split_features_and_network_round_trip(frontend, backend, tmp_path):
     features = example_input(model, "network", batch_size=2, seed=2)
     check_both_formats(model, tmp_path, "network", False, features)
     # network(features(x)) is the full model
-    composed = run_onnx(export_onnx(model, tmp_path / "n.onnx", "network"),
-                        run_onnx(export_onnx(model, tmp_path / "f.onnx", "features"), wave)["features"])
+    features_out = run_onnx(export_onnx(model, tmp_path / "f.onnx", "features"), wave, threads=1)["features"]
+    composed = run_onnx(export_onnx(model, tmp_path / "n.onnx", "network"), features_out, threads=1)
     np.testing.assert_allclose(composed["logits"], eager(model, "full", wave, False)[0], atol=ATOL, rtol=1e-4)
 
 

@@ -1,0 +1,263 @@
+"""Score one run's prediction tables against manifest ground truth, one section per task.
+
+Conventions
+-----------
+Ground truth is the manifest (:mod:`autotag.data.manifest`) restricted to one split. Each
+prediction table gives one :class:`Section` of the run's metrics:
+
+============  ==========================  ==================================  =====================
+table         task kind (``autotag.task``)  ground truth column               section
+============  ==========================  ==================================  =====================
+``tags``      ``multiclass``              ``task.label_key`` (``genre``)      ``genre`` (the label key)
+``tags``      ``multilabel``              ``task.label_key`` (``tags``)       ``tagging``
+``chords``    —                           ``chords``                          ``chords``
+``instruments`` —                         ``instruments``                     ``instruments``
+============  ==========================  ==================================  =====================
+
+plus ``<label_key>_patch`` (``genre_patch``): every patch of the evaluated tracks scored by the
+checkpoint with patch label = track label, the tutorial's protocol (its results table is per
+patch; ours defaults to track level, the mean of patch probabilities).
+
+A track is *evaluated* when it has a ground-truth label in the split and the run predicted it
+(an ``ok`` row of the ``tracks`` table, or rows in the task table when there is no ``tracks``
+table); ground-truth tracks without a prediction (decode errors) are counted as ``missing``.
+Predictions of tracks outside the split are ignored. No evaluated track at all is an error.
+
+References
+----------
+Peeters, G. et al., "Deep Learning 101 for Audio-based MIR", ISMIR 2024 tutorial, chapter
+"Auto-Tagging (front-ends)".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autotag.data.audio import AudioDecodeError, decode_audio
+from autotag.evaluate import chords, classification, instruments, tagging
+from autotag.evaluate.common import warn
+from autotag.evaluate.runs import PredictionTable, RunArtefacts
+
+PatchScorer = Callable[[np.ndarray], np.ndarray]
+"""Waveform ``(n,)`` at 22,050 Hz → patch probabilities ``(num_patches, num_labels)``."""
+
+
+@dataclass
+class Section:
+    """One task's metrics for one run, and which tracks they cover."""
+
+    name: str
+    metrics: dict[str, Any]
+    track_ids: list[str]
+    missing: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    def coverage(self) -> dict[str, Any]:
+        """``evaluated_tracks`` and ``missing_predictions`` counts."""
+        return {"evaluated_tracks": len(self.track_ids), "missing_predictions": len(self.missing)}
+
+
+def split_truth(truth: pd.DataFrame, split: str, source: str = "manifest") -> pd.DataFrame:
+    """Manifest rows of ``split``, indexed by ``track_id``.
+
+    Raises
+    ------
+    ValueError
+        No row has that split.
+    """
+    rows = truth[truth["split"] == split]
+    if rows.empty:
+        found = sorted(truth["split"].dropna().unique())
+        raise ValueError(f"{source}: no track in split {split!r}; splits present: {found}")
+    return rows.set_index("track_id", drop=False)
+
+
+def _labelled(truth: pd.DataFrame, column: str, run_id: str, table: str) -> pd.DataFrame:
+    if column not in truth.columns:
+        raise ValueError(f"run {run_id!r} {table}: the manifest has no {column!r} column")
+    return truth[truth[column].notna()]
+
+
+def _overlap(labelled: pd.DataFrame, predicted: set[str], run_id: str, table: str,
+             column: str, split: str) -> tuple[list[str], list[str]]:
+    """Evaluated and missing track ids (manifest order); raises when nothing overlaps."""
+    ids = labelled["track_id"].astype(str).tolist()
+    kept = [t for t in ids if t in predicted]
+    if not kept:
+        raise ValueError(
+            f"run {run_id!r} {table}: none of its {len(predicted)} predicted track(s) is among the "
+            f"{len(ids)} {split!r} track(s) of the manifest with a {column!r} label; expected the "
+            f"predictions and the manifest to share track_ids (predicted e.g. {sorted(predicted)[:3]}, "
+            f"manifest e.g. {ids[:3]})")
+    return kept, [t for t in ids if t not in predicted]
+
+
+def task_of(table: PredictionTable) -> tuple[dict[str, Any], list[str]]:
+    """The ``autotag.task`` metadata of a ``tags`` table and its label vocabulary.
+
+    Raises
+    ------
+    ValueError
+        The metadata lacks ``autotag.task`` (or its ``kind``/``label_key``).
+    """
+    task = table.metadata.get("task")
+    if not isinstance(task, dict) or not {"kind", "label_key"} <= set(task):
+        raise ValueError(f"{table.directory}: Parquet metadata 'autotag.task' missing or without "
+                         f"'kind'/'label_key' (got {task!r}); expected the tables written by pipelines.infer")
+    labels = table.metadata.get("labels") or task.get("vocabulary")
+    if not labels:
+        raise ValueError(f"{table.directory}: no label vocabulary in 'autotag.labels' or 'autotag.task'")
+    return task, [str(label) for label in labels]
+
+
+def score_tags(truth: pd.DataFrame, run: RunArtefacts, split: str,
+               threshold: float | None = None) -> Section:
+    """The ``tags`` table of ``run`` scored by its task kind (see the module docstring).
+
+    Parameters
+    ----------
+    truth
+        Manifest rows of ``split`` (:func:`split_truth`).
+    run
+        The run; must have a ``tags`` table.
+    split
+        For messages.
+    threshold
+        Multi-label decision threshold; ``None``: the run's ``task.threshold``.
+
+    Raises
+    ------
+    ValueError
+        Unknown task kind, no overlapping track, malformed table or labels outside the vocabulary.
+    """
+    table = run.tables["tags"]
+    task, labels = task_of(table)
+    key = str(task["label_key"])
+    labelled = _labelled(truth, key, run.run_id, "tags")
+    predicted = run.ok_track_ids("tags") & set(table.frame["track_id"].astype(str))
+    kept, missing = _overlap(labelled, predicted, run.run_id, "tags", key, split)
+    rows = table.frame[table.frame["track_id"].isin(kept)]
+    if task["kind"] == "multiclass":
+        reference = dict(zip(kept, ([labelled.at[t, key]] for t in kept)))
+        ids, y_true, y_score, _ = tagging.matrices_from_table(rows, reference, labels)
+        ref = [labels[i] for i in y_true.argmax(1)]
+        est = [labels[i] for i in y_score.argmax(1)]
+        return Section(key, classification.evaluate(ref, est, labels), ids, missing, labels)
+    if task["kind"] == "multilabel":
+        reference = {t: list(labelled.at[t, key]) for t in kept}
+        ids, y_true, y_score, _ = tagging.matrices_from_table(rows, reference, labels)
+        chosen = float(task.get("threshold", 0.5)) if threshold is None else threshold
+        return Section("tagging", dict(tagging.evaluate(y_true, y_score, labels, thresholds=chosen)),
+                       ids, missing, labels)
+    raise ValueError(f"{table.directory}: task kind {task['kind']!r} in 'autotag.task'; expected "
+                     "'multiclass' or 'multilabel' for a tags table")
+
+
+def score_patches(section: Section, truth: pd.DataFrame, label_key: str, scorer: PatchScorer,
+                  max_duration_s: float | None = 3600.0) -> Section:
+    """Multi-class scores per patch of the tracks of ``section`` (patch label = track label).
+
+    Parameters
+    ----------
+    section
+        The track-level multi-class section (its tracks and label order are reused).
+    truth
+        Manifest rows indexed by ``track_id`` (``audio_path`` and ``label_key``).
+    scorer
+        Waveform → patch probabilities in ``section.labels`` order.
+
+    Returns
+    -------
+    Section
+        ``<label_key>_patch``: :func:`autotag.evaluate.classification.evaluate` on patches plus
+        ``n_tracks``; tracks that cannot be decoded are listed as missing, with a warning.
+    """
+    reference: list[str] = []
+    estimate: list[str] = []
+    scored, failed = [], []
+    for track in section.track_ids:
+        try:
+            audio = decode_audio(str(truth.at[track, "audio_path"]), max_duration_s=max_duration_s)
+        except AudioDecodeError as exc:
+            failed.append(track)
+            warn(f"patch-level scores: track {track!r} skipped: {exc}")
+            continue
+        probabilities = scorer(audio.samples)
+        estimate.extend(section.labels[i] for i in np.argmax(probabilities, axis=1))
+        reference.extend([str(truth.at[track, label_key])] * len(probabilities))
+        scored.append(track)
+    if not scored:
+        raise ValueError(f"patch-level scores: none of the {len(section.track_ids)} tracks could be decoded")
+    metrics = {"n_tracks": len(scored), **classification.evaluate(reference, estimate, section.labels)}
+    return Section(f"{section.name}_patch", metrics, scored, failed, section.labels)
+
+
+def _segments(value: Any) -> list[dict[str, Any]]:
+    return [dict(s) for s in value] if value is not None else []
+
+
+def score_chords(truth: pd.DataFrame, run: RunArtefacts, split: str, frame_rate: float) -> Section:
+    """The ``chords`` table against the manifest's ``chords`` column (mir_eval, WCSR, frames).
+
+    Invalid annotations (either side) leave their track out with a warning, listed under
+    ``invalid_tracks``; see :func:`autotag.evaluate.chords.evaluate`.
+    """
+    table = run.tables["chords"]
+    labelled = _labelled(truth, "chords", run.run_id, "chords")
+    kept, missing = _overlap(labelled, run.ok_track_ids("chords"), run.run_id, "chords", "chords", split)
+    references = {t: chords.annotation_from_segments(_segments(labelled.at[t, "chords"])) for t in kept}
+    rows = table.frame[table.frame["track_id"].astype(str).isin(kept)]
+    estimates = chords.annotations_from_table(rows)
+    metrics = dict(chords.evaluate(references, estimates, frame_rate=frame_rate, errors="skip"))
+    metrics["frame_rate"] = float(frame_rate)
+    return Section("chords", metrics, kept, missing)
+
+
+def score_instruments(truth: pd.DataFrame, run: RunArtefacts, split: str, frame_rate: float) -> Section:
+    """The ``instruments`` table against the manifest's ``instruments`` column.
+
+    The vocabulary is the table's ``autotag.labels`` plus every label on either side, so an
+    instrument the model does not know still counts (recall 0).
+    """
+    table = run.tables["instruments"]
+    labelled = _labelled(truth, "instruments", run.run_id, "instruments")
+    kept, missing = _overlap(labelled, run.ok_track_ids("instruments"), run.run_id, "instruments",
+                             "instruments", split)
+    references = {t: _segments(labelled.at[t, "instruments"]) for t in kept}
+    rows = table.frame[table.frame["track_id"].astype(str).isin(kept)]
+    estimates = instruments.segments_from_table(rows)
+    vocabulary = sorted({str(v) for v in table.metadata.get("labels") or []}
+                        | {s["label"] for segs in references.values() for s in segs}
+                        | {s[2] for segs in estimates.values() for s in segs})
+    durations = {**run.durations(), **_manifest_durations(labelled.loc[kept])}
+    metrics = dict(instruments.evaluate(references, estimates, vocabulary, frame_rate,
+                                        durations=durations, errors="skip"))
+    return Section("instruments", metrics, kept, missing, vocabulary)
+
+
+def _manifest_durations(rows: pd.DataFrame) -> dict[str, float]:
+    known = rows.dropna(subset=["duration_s"])
+    return dict(zip(known["track_id"].astype(str), known["duration_s"].astype(float)))
+
+
+def run_metrics(sections: Sequence[Section]) -> dict[str, Any]:
+    """The run's metrics dict: one key per section plus ``coverage``.
+
+    ``coverage`` holds ``evaluated_tracks`` / ``missing_predictions`` of the first section (the
+    ``tags`` task when present) and the same counts per section under its name.
+    """
+    metrics: dict[str, Any] = {s.name: s.metrics for s in sections}
+    coverage: dict[str, Any] = dict(sections[0].coverage()) if sections else {}
+    coverage.update({s.name: s.coverage() for s in sections})
+    metrics["coverage"] = coverage
+    return metrics
+
+
+def missing_ids(sections: Sequence[Section]) -> Mapping[str, list[str]]:
+    """``{section: [track_id, ...]}`` of ground-truth tracks without a prediction."""
+    return {s.name: s.missing for s in sections if s.missing}
