@@ -44,16 +44,31 @@ class SyntheticConfig:
 
 
 @dataclass(frozen=True)
+class PrepareConfig:
+    """Build the manifest from a catalogue with an adapter (``autotag.data.adapters.ADAPTERS``).
+
+    ``source`` is the adapter's first argument (a folder or an annotation file); ``options``
+    its keyword arguments (e.g. ``audio_root``, ``top_n``, ``split``).
+    """
+
+    adapter: str
+    source: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """A manifest (see :mod:`autotag.data.manifest`) and which label column to learn.
 
-    ``synthetic`` set means: generate the dataset into the manifest's folder first.
+    ``synthetic`` set: render the dataset into the manifest's folder first. ``prepare`` set:
+    build the manifest with an adapter when it does not exist yet.
     """
 
     name: str
     manifest: str
     label_key: str
     synthetic: SyntheticConfig | None = None
+    prepare: PrepareConfig | None = None
 
 
 @dataclass(frozen=True)

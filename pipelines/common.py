@@ -35,7 +35,7 @@ def load_config(overrides: Sequence[str] = (), config_name: str = "config", base
             cfg = compose(config_name=config_name, overrides=list(overrides))
         # Anchor the root before resolving, so every path interpolated from it is absolute.
         cfg.paths.root = absolute_paths({"root": cfg.paths.root}, base)["root"]
-        container = OmegaConf.to_container(cfg, resolve=True)
+        container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(f"invalid configuration: {exc}") from None
     container["paths"] = absolute_paths(container["paths"], base)

@@ -19,19 +19,26 @@ import pyarrow.parquet as pq
 
 from autotag.config import AutotagConfig
 from autotag.data import manifest, shards, synthetic
+from autotag.data.adapters import ADAPTERS
 from pipelines.common import cli, init_ray
 
 log = logging.getLogger("autotag.shard")
 
 
 def ensure_manifest(cfg: AutotagConfig) -> Path:
-    """The dataset's manifest, rendering the synthetic dataset first when configured."""
+    """The dataset's manifest: rendered (synthetic), built by an adapter (prepare), or given."""
+    path = Path(cfg.dataset.manifest)
     if cfg.dataset.synthetic is not None:
         spec = synthetic.SyntheticSpec(**dataclasses.asdict(cfg.dataset.synthetic))
-        out_dir = Path(cfg.dataset.manifest).parent
-        log.info("rendering synthetic %s dataset into %s", spec.kind, out_dir)
-        return synthetic.generate(out_dir, spec)
-    return Path(cfg.dataset.manifest)
+        log.info("rendering synthetic %s dataset into %s", spec.kind, path.parent)
+        return synthetic.generate(path.parent, spec)
+    prepare = cfg.dataset.prepare
+    if prepare is not None and not path.exists():
+        if prepare.adapter not in ADAPTERS:
+            raise ValueError(f"dataset.prepare.adapter {prepare.adapter!r} unknown; known: {sorted(ADAPTERS)}")
+        log.info("building the manifest of %s with the %s adapter", prepare.source, prepare.adapter)
+        manifest.write(ADAPTERS[prepare.adapter](prepare.source, **prepare.options), path)
+    return path
 
 
 def _write_one(item: dict[str, Any], out_dir: str, max_duration_s: float) -> dict[str, Any]:

@@ -1,29 +1,23 @@
-"""Evaluate runs end to end: scores per task, the results table, report figures and tables.
+"""Evaluate runs: every task's scores for one run, and several runs side by side.
 
 :func:`evaluate_run` scores one run (:mod:`autotag.evaluate.scoring`), loading its checkpoint
-once when patch-level scores or the main run's figures need it; :func:`results_frame` lays
-several runs side by side like the tutorial's results table; :func:`report_figures` and
-:func:`report_tables` build the HTML report's content for the main run. ``pipelines.evaluate``
-wires them together; nothing here needs Ray.
+once when patch-level scores or the main run's figures (:mod:`autotag.evaluate.figures`) need
+it; :func:`results_frame` lays several runs side by side like the tutorial's results table.
+``pipelines.evaluate`` wires them together; nothing here needs Ray.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from safetensors.torch import load_file
 
 from autotag.config import EvaluateConfig
-from autotag.data.audio import decode_audio
-from autotag.evaluate import chords, plots, tables
+from autotag.evaluate import tables
 from autotag.evaluate.common import warn
-from autotag.evaluate.filters import learned_filters
-from autotag.evaluate.report import ReportFigure, ReportTable
 from autotag.evaluate.runs import RunArtefacts
 from autotag.evaluate.scoring import (
     Section,
@@ -52,8 +46,6 @@ HEADLINE = (
 )
 """Columns of the results table, in order (those no run has are left out)."""
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
-
 
 @dataclass
 class RunEvaluation:
@@ -64,7 +56,7 @@ class RunEvaluation:
     predictor: TrackPredictor | None = None
     model: AutotagModel | None = None
     frame_rate: float | None = None
-    notes: list[str] = field(default_factory=list)
+    dataset: str = ""  # the data set it was scored on (shown in the results table)
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -78,20 +70,18 @@ class RunEvaluation:
 
 def load_model(checkpoint_dir: str | Path) -> AutotagModel:
     """The checkpoint's model in eval mode on the CPU, whatever its task kind."""
-    meta = checkpoints.read_meta(checkpoint_dir)
-    model = checkpoints.model_from_meta(meta)
-    model.load_state_dict(load_file(str(Path(checkpoint_dir) / checkpoints.WEIGHTS), device="cpu"))
-    return model.eval()
+    return checkpoints.load(checkpoint_dir, "cpu")[0]
 
 
-def _predictor(run: RunArtefacts, labels: Sequence[str]) -> TrackPredictor | None:
-    """A predictor on the run's checkpoint when its vocabulary matches the predictions'."""
-    if run.checkpoint_dir is None:
+def _predictor(run: RunArtefacts, tags: Section | None, needed: bool) -> TrackPredictor | None:
+    """A predictor on the run's checkpoint when ``needed``; None when its labels differ from the
+    ``tags`` predictions' (a checkpoint other than the one that made them)."""
+    if not needed or run.checkpoint_dir is None:
         return None
     predictor = TrackPredictor(str(run.checkpoint_dir), device="cpu")
-    if list(predictor.task.vocabulary) != list(labels):
+    if tags is not None and list(predictor.task.vocabulary) != list(tags.labels):
         warn(f"run {run.run_id!r}: checkpoint {run.checkpoint_dir} has labels "
-             f"{list(predictor.task.vocabulary)[:5]}..., the predictions {list(labels)[:5]}...; "
+             f"{list(predictor.task.vocabulary)[:5]}..., the predictions {list(tags.labels)[:5]}...; "
              "patch-level scores and tag-o-gram skipped")
         return None
     return predictor
@@ -125,21 +115,19 @@ def evaluate_run(truth: pd.DataFrame, run: RunArtefacts, cfg: EvaluateConfig, ma
         Longer audio files are skipped by the patch-level scores.
     """
     result = RunEvaluation(run, [])
-    if "tags" in run.tables:
-        section = score_tags(truth, run, cfg.split, cfg.threshold)
-        result.sections.append(section)
-        multiclass = section.name != "tagging"
-        if (main or (cfg.patch_level and multiclass)) and run.checkpoint_dir is not None:
-            result.predictor = _predictor(run, section.labels)
-        if cfg.patch_level and multiclass and result.predictor is not None:
-            key = result.predictor.task.label_key
-            result.sections.append(score_patches(section, truth, key, result.predictor.patch_probabilities,
-                                                 max_duration_s))
+    tags = score_tags(truth, run, cfg.split, cfg.threshold) if "tags" in run.tables else None
+    multiclass = tags is not None and tags.name != "tagging"
+    result.sections.extend([tags] if tags is not None else [])
+    result.predictor = _predictor(run, tags, main or (cfg.patch_level and multiclass))
+    if cfg.patch_level and multiclass and result.predictor is not None:
+        result.sections.append(score_patches(tags, truth, result.predictor.task.label_key,
+                                             result.predictor.patch_probabilities, max_duration_s))
+    timed = {"chords", "instruments"} & set(run.tables)
     if result.predictor is not None:
         result.model = result.predictor.model
-    elif run.checkpoint_dir is not None and (main or {"chords", "instruments"} & set(run.tables)):
+    elif run.checkpoint_dir is not None and (main or timed):
         result.model = load_model(run.checkpoint_dir)
-    if {"chords", "instruments"} & set(run.tables):
+    if timed:
         result.frame_rate = _frame_rate(cfg, result.model, run.run_id)
     if "chords" in run.tables:
         result.sections.append(score_chords(truth, run, cfg.split, result.frame_rate))
@@ -149,156 +137,13 @@ def evaluate_run(truth: pd.DataFrame, run: RunArtefacts, cfg: EvaluateConfig, ma
 
 
 def results_frame(evaluations: Sequence[RunEvaluation]) -> pd.DataFrame:
-    """Runs x headline metrics (:data:`HEADLINE`), with each run's model, like the tutorial's table."""
+    """Runs x headline metrics (:data:`HEADLINE`), with each run's model and data set, like the
+    tutorial's results table."""
     long = tables.metrics_table({e.run.run_id: e.metrics for e in evaluations})
     present = set(long.loc[long["label"] == tables.ALL_LABELS, "metric"])
     wide = tables.results_table(long, [m for m in HEADLINE if m in present])
     models = {e.run.run_id: e.run.model_name for e in evaluations}
     wide.insert(1, "model", wide["run_id"].map(models))
+    wide.insert(2, "dataset", wide["run_id"].map({e.run.run_id: e.dataset for e in evaluations}))
     order = {e.run.run_id: i for i, e in enumerate(evaluations)}
     return wide.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
-
-
-def pick_track(section: Section, wanted: str | None, run_id: str) -> str:
-    """``wanted`` if the section evaluated it, else (``wanted`` None) its first track.
-
-    Raises
-    ------
-    ValueError
-        ``wanted`` is not an evaluated track of the section.
-    """
-    if wanted is None:
-        return section.track_ids[0]
-    if wanted not in section.track_ids:
-        raise ValueError(f"evaluate.report_track={wanted!r} is not an evaluated track of run {run_id!r} "
-                         f"({section.name}); expected one of {section.track_ids[:10]}")
-    return wanted
-
-
-def _confusion_figures(evaluation: RunEvaluation, split: str) -> list[ReportFigure]:
-    figures = []
-    for section in evaluation.sections:
-        if "confusion_matrix" not in section.metrics:
-            continue
-        patch = section.name.endswith("_patch")
-        unit = "patches" if patch else "tracks"
-        title = f"Confusion matrix — {section.name}, {split} split, {len(section.track_ids)} tracks"
-        png = plots.confusion_matrix(np.asarray(section.metrics["confusion_matrix"]), section.labels,
-                                     title=f"{evaluation.run.run_id}: {section.name}")
-        figures.append(ReportFigure("confusion-matrix-patch" if patch else "confusion-matrix", title, png,
-                                    caption=f"Rows: reference; columns: estimate; counts of {unit}, "
-                                            "colours normalised per reference class (recall)."))
-    return figures
-
-
-def _tag_o_gram(evaluation: RunEvaluation, truth: pd.DataFrame, track: str,
-                max_duration_s: float | None) -> ReportFigure:
-    predictor = evaluation.predictor
-    audio = decode_audio(str(truth.at[track, "audio_path"]), max_duration_s=max_duration_s)
-    probabilities = predictor.patch_probabilities(audio.samples)
-    key = predictor.task.label_key
-    reference = truth.at[track, key]
-    shown = reference if isinstance(reference, str) else ", ".join(map(str, reference))
-    png = plots.tag_o_gram(probabilities, list(predictor.task.vocabulary),
-                           frame_rate=audio.sample_rate / predictor.hop_samples,
-                           title=f"{evaluation.run.run_id}: track {track}")
-    return ReportFigure("tag-o-gram", f"Tag-o-gram — track {track}", png,
-                        caption=f"Patch probabilities of {len(probabilities)} patches "
-                                f"({predictor.patch_samples / audio.sample_rate:.2f} s, hop "
-                                f"{predictor.hop_samples / audio.sample_rate:.2f} s); reference {key}: {shown}.")
-
-
-def _chord_timeline(evaluation: RunEvaluation, truth: pd.DataFrame, track: str) -> ReportFigure:
-    ref_iv, ref_lab = chords.annotation_from_segments([dict(s) for s in truth.at[track, "chords"]])
-    rows = evaluation.run.tables["chords"].frame
-    est = chords.annotations_from_table(rows[rows["track_id"].astype(str) == track])
-    est_iv, est_lab = est.get(track, (np.empty((0, 2)), []))
-    png = plots.chord_timeline(ref_iv, ref_lab, est_iv, est_lab,
-                               title=f"{evaluation.run.run_id}: track {track}")
-    majmin = evaluation.section("chords").metrics.get("per_track", {}).get("majmin", {}).get(track)
-    score = f" majmin {majmin:.3f}." if majmin is not None else ""
-    return ReportFigure("chord-timeline", f"Chord timeline — track {track}", png,
-                        caption=f"Reference (blue, manifest) vs estimate (red, predictions).{score}")
-
-
-def _filter_figure(model: AutotagModel, run_id: str) -> ReportFigure | None:
-    bank = learned_filters(model.frontend)
-    if bank is None:
-        return None
-    name = "SincNet" if bank.kind == "sincnet" else "Conv1d"
-    order = "in filter order (mel-spaced at initialisation)" if bank.kind == "sincnet" else \
-        "sorted by peak frequency"
-    png = plots.filter_responses(bank.weights, bank.sample_rate, title=f"{run_id}: {name}")
-    return ReportFigure(f"filters-{bank.kind}", f"Learned {name} filters — frequency responses", png,
-                        caption=f"{len(bank.weights)} filters of {bank.weights.shape[1]} taps "
-                                f"(front-end layer {bank.module!r}), {order}.")
-
-
-def _history_figures(evaluations: Sequence[RunEvaluation]) -> list[ReportFigure]:
-    main = evaluations[0]
-    figures = []
-    if main.run.history is not None:
-        history = main.run.history[[c for c in HISTORY_COLUMNS if c in main.run.history.columns]]
-        figures.append(ReportFigure("training-curves", f"Training curves — {main.run.run_id}",
-                                    plots.training_curves(history, title=main.run.run_id),
-                                    caption="Loss and accuracy per epoch; the dashed line marks the "
-                                            "lowest validation loss (the checkpoint evaluated)."))
-    histories = {e.run.run_id: e.run.history for e in evaluations
-                 if e.run.history is not None and "val_loss" in e.run.history.columns}
-    if len(histories) > 1:
-        figures.append(ReportFigure("training-curves-runs", "Validation loss across runs",
-                                    plots.curves_across_runs(histories)))
-    return figures
-
-
-def report_figures(evaluations: Sequence[RunEvaluation], truth: pd.DataFrame, cfg: EvaluateConfig,
-                   max_duration_s: float | None = 3600.0) -> list[ReportFigure]:
-    """The report's figures: those of the main run (``evaluations[0]``), then curves across runs."""
-    main = evaluations[0]
-    figures = _confusion_figures(main, cfg.split)
-    tags = main.section("tagging") or next((s for s in main.sections if "confusion_matrix" in s.metrics
-                                            and not s.name.endswith("_patch")), None)
-    if tags is not None and main.predictor is not None:
-        figures.append(_tag_o_gram(main, truth, pick_track(tags, cfg.report_track, main.run.run_id),
-                                   max_duration_s))
-    if main.section("chords") is not None:
-        figures.append(_chord_timeline(main, truth, pick_track(main.section("chords"), cfg.report_track,
-                                                               main.run.run_id)))
-    if main.model is not None and (bank := _filter_figure(main.model, main.run.run_id)) is not None:
-        figures.append(bank)
-    return figures + _history_figures(evaluations)
-
-
-def per_label_frame(per_label: Mapping[str, Mapping[str, Any]], index_name: str) -> pd.DataFrame:
-    """``{metric: {label: value}}`` as a labels x metrics frame (integer counts stay integers)."""
-    frame = pd.DataFrame({metric: pd.Series(dict(values), dtype=object).infer_objects()
-                          for metric, values in per_label.items()})
-    frame.index.name = index_name
-    return frame
-
-
-def _section_tables(section: Section) -> list[ReportTable]:
-    per_label = section.metrics.get("per_label")
-    if section.name == "chords":
-        frame = pd.DataFrame({"wcsr": section.metrics["wcsr"], "track_mean": section.metrics["track_mean"]})
-        frame.index.name = "comparison"
-        return [ReportTable("table-chords", "Chords — mir_eval scores", frame,
-                            caption="WCSR: correct duration over comparable duration, summed over "
-                                    "tracks; track_mean: mean of per-track scores; seg: segmentation.")]
-    if section.name == "instruments":
-        return [ReportTable(f"table-instruments-{level}", f"Instruments — {level} level, per instrument",
-                            per_label_frame(section.metrics[level]["per_label"], "instrument"))
-                for level in ("frame", "segment")]
-    if not per_label:
-        return []
-    what = "tag" if section.name == "tagging" else "class"
-    caption = ""
-    if section.metrics.get("excluded_tags"):
-        caption = f"Excluded (single class in the ground truth): {section.metrics['excluded_tags']}"
-    return [ReportTable(f"table-{section.name.replace('_', '-')}", f"Per {what} — {section.name}",
-                        per_label_frame(per_label, what), caption=caption)]
-
-
-def report_tables(evaluation: RunEvaluation) -> list[ReportTable]:
-    """Per-class / per-tag / per-instrument values and the chord comparisons of one run."""
-    return [table for section in evaluation.sections for table in _section_tables(section)]

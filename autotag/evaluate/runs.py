@@ -66,6 +66,13 @@ class RunArtefacts:
         return {}
 
     @property
+    def recorded_dataset(self) -> dict[str, Any]:
+        """The ``dataset`` part of the config recorded with the predictions (``{}`` when absent)."""
+        config = self.metadata.get("config")
+        dataset = config.get("dataset") if isinstance(config, dict) else None
+        return dataset if isinstance(dataset, dict) else {}
+
+    @property
     def model_name(self) -> str:
         """``frontend+backend`` from the predictions' metadata, or ``""`` when not recorded."""
         model = self.metadata.get("model") or {}
@@ -169,9 +176,10 @@ def load_run(predictions_root: str | os.PathLike[str], checkpoints_root: str | o
     artefacts = RunArtefacts(run_id, tables, None, None)
     artefacts.checkpoint_dir = find_checkpoint(checkpoints_root, run_id, artefacts.metadata.get("checkpoint"))
     if artefacts.checkpoint_dir is None:
-        warn(f"run {run_id!r}: no checkpoint found (recorded {artefacts.metadata.get('checkpoint')!r}, "
-             f"or {Path(checkpoints_root) / run_id / BEST}); patch-level scores, tag-o-gram and "
-             "filter figures are skipped")
+        recorded = artefacts.metadata.get("checkpoint")
+        looked = f"{recorded} (recorded in the predictions) or " if recorded else ""
+        warn(f"run {run_id!r}: no checkpoint at {looked}{Path(checkpoints_root) / run_id / BEST}; "
+             "patch-level scores, tag-o-gram and filter figures are skipped")
     artefacts.history = read_history(checkpoints_root, run_id, artefacts.checkpoint_dir)
     if artefacts.history is None:
         warn(f"run {run_id!r}: no training history ({Path(checkpoints_root) / run_id / HISTORY}); "

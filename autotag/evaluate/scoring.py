@@ -5,14 +5,11 @@ Conventions
 Ground truth is the manifest (:mod:`autotag.data.manifest`) restricted to one split. Each
 prediction table gives one :class:`Section` of the run's metrics:
 
-============  ==========================  ==================================  =====================
-table         task kind (``autotag.task``)  ground truth column               section
-============  ==========================  ==================================  =====================
-``tags``      ``multiclass``              ``task.label_key`` (``genre``)      ``genre`` (the label key)
-``tags``      ``multilabel``              ``task.label_key`` (``tags``)       ``tagging``
-``chords``    —                           ``chords``                          ``chords``
-``instruments`` —                         ``instruments``                     ``instruments``
-============  ==========================  ==================================  =====================
+- ``tags`` with task kind ``multiclass`` (its ``autotag.task`` metadata) against the column
+  ``task.label_key`` (``genre``): section named after the label key (``genre``);
+- ``tags`` with kind ``multilabel`` against ``task.label_key`` (``tags``): section ``tagging``;
+- ``chords`` against the manifest's ``chords`` segments: section ``chords``;
+- ``instruments`` against the manifest's ``instruments`` segments: section ``instruments``;
 
 plus ``<label_key>_patch`` (``genre_patch``): every patch of the evaluated tracks scored by the
 checkpoint with patch label = track label, the tutorial's protocol (its results table is per
@@ -128,7 +125,8 @@ def score_tags(truth: pd.DataFrame, run: RunArtefacts, split: str,
     split
         For messages.
     threshold
-        Multi-label decision threshold; ``None``: the run's ``task.threshold``.
+        Multi-label decision threshold; ``None``: the run's own decisions (its ``predicted``
+        column, taken at its ``task.threshold``).
 
     Raises
     ------
@@ -150,12 +148,25 @@ def score_tags(truth: pd.DataFrame, run: RunArtefacts, split: str,
         return Section(key, classification.evaluate(ref, est, labels), ids, missing, labels)
     if task["kind"] == "multilabel":
         reference = {t: list(labelled.at[t, key]) for t in kept}
-        ids, y_true, y_score, _ = tagging.matrices_from_table(rows, reference, labels)
-        chosen = float(task.get("threshold", 0.5)) if threshold is None else threshold
-        return Section("tagging", dict(tagging.evaluate(y_true, y_score, labels, thresholds=chosen)),
-                       ids, missing, labels)
+        ids, y_true, y_score, y_pred = tagging.matrices_from_table(rows, reference, labels)
+        return Section("tagging", _tagging(y_true, y_score, y_pred, labels, task, threshold), ids, missing, labels)
     raise ValueError(f"{table.directory}: task kind {task['kind']!r} in 'autotag.task'; expected "
                      "'multiclass' or 'multilabel' for a tags table")
+
+
+def _tagging(y_true: np.ndarray, y_score: np.ndarray, y_pred: np.ndarray, labels: list[str],
+             task: Mapping[str, Any], threshold: float | None) -> dict[str, Any]:
+    """Tag metrics; P/R/F1 of the run's own ``predicted`` decisions unless ``threshold`` is set.
+
+    The run's decisions were taken on the float32 scores it stored; re-thresholding those in
+    float64 could flip a score equal to the threshold, so they are used as they are.
+    """
+    if threshold is not None:
+        return dict(tagging.evaluate(y_true, y_score, labels, thresholds=threshold))
+    metrics = dict(tagging.evaluate(y_true, y_score, labels, y_pred=y_pred))
+    own = float(task.get("threshold", 0.5))
+    metrics["per_label"]["threshold"] = {tag: own for tag in metrics["per_label"]["precision"]}
+    return metrics
 
 
 def score_patches(section: Section, truth: pd.DataFrame, label_key: str, scorer: PatchScorer,

@@ -9,7 +9,8 @@ import pytest
 from autotag.config import AutotagConfig, ConfigError, from_container
 from pipelines.common import CONF_DIR, load_config
 
-GROUPS = ["dataset", "task", "frontend", "backend", "shard", "train", "infer", "evaluate", "runtime"]
+GROUPS = ["dataset", "task", "frontend", "backend", "shard", "train", "infer", "evaluate", "runtime", "experiment"]
+NEEDS_SOURCE = {"gtzan", "mtt", "rwc_pop_chords", "instrument_segments"}
 
 
 def _options(group):
@@ -21,6 +22,8 @@ def test_every_option_composes(group, option, tmp_path):
     overrides = [f"{group}={option}", f"paths.root={tmp_path}"]
     if group == "dataset" and option == "manifest":
         overrides.append("dataset.manifest=/data/m.parquet")
+    if (group == "dataset" and option in NEEDS_SOURCE) or (group == "experiment" and not option.startswith("synthetic")):
+        overrides.append("dataset.prepare.source=/data/catalogue")
     cfg = load_config(overrides)
     assert isinstance(cfg, AutotagConfig)
     assert cfg.paths.root == str(tmp_path)
@@ -29,6 +32,18 @@ def test_every_option_composes(group, option, tmp_path):
 @pytest.mark.parametrize("name", [p.stem for p in CONF_DIR.glob("*.yaml")])
 def test_top_level_configs_compose(name):
     assert isinstance(load_config([], config_name=name), AutotagConfig)
+
+
+def test_a_real_dataset_without_its_source_is_a_clear_error():
+    with pytest.raises(ConfigError, match="prepare.source"):
+        load_config(["dataset=gtzan"])
+
+
+def test_experiments_overlay_groups_and_values():
+    cfg = load_config(["experiment=rwc_pop_chords", "dataset.prepare.source=/data/rwc.pyjama"])
+    assert (cfg.task.kind, cfg.frontend.name, cfg.backend.name) == ("frame_multiclass", "cqt_conv2d", "conv_bilstm")
+    assert cfg.frontend.params["seed_compat"] is True and cfg.train.batch_size == 32
+    assert cfg.dataset.prepare.adapter == "pyjama"
 
 
 def test_relative_root_becomes_absolute_and_paths_follow(tmp_path):

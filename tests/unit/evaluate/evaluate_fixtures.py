@@ -5,10 +5,14 @@ write them (the ``tags``/``tracks`` tables through :class:`autotag.infer.tables.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import matplotlib.image
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -17,12 +21,14 @@ import torch
 
 from autotag.config import AutotagConfig
 from autotag.data import manifest
-from autotag.infer.tables import PredictionWriter, tags_rows, tracks_rows
+from autotag.evaluate.report import PNG_SIGNATURE
+from autotag.infer.tables import PredictionWriter, output_tables
 from autotag.models import build_model
 from autotag.train import checkpoint
 from autotag.train.tasks import Task
 from pipelines.common import load_config
 from tests.conftest import write_tone
+from tests.unit.evaluate.test_evaluate_report import parse
 
 GENRES = ("a", "b", "c")
 TAGS = ("x", "y", "z")  # "z" is never in the ground truth: reported and excluded
@@ -36,6 +42,8 @@ CHORD_TRUTH = {t: [{"start_s": 0.0, "end_s": 2.5, "label": "C:maj"},
 INSTRUMENT_TRUTH = {t: [{"start_s": 0.0, "end_s": 2.0, "label": "piano"},
                         {"start_s": 0.0, "end_s": DURATION_S, "label": "drums"}] for t in TEST_IDS}
 LMS = {"frontend": "lms_conv2d", "frontend_params": {}, "backend": "autopool", "backend_params": {}}
+CQT = {"frontend": "cqt_conv2d", "frontend_params": {"patch_frames": 128, "patch_hop_frames": 64, "channels": 4},
+       "backend": "conv_bilstm", "backend_params": {"conv_channels": 4, "lstm_hidden": 4}}
 CONV1D = {"frontend": "waveform_conv1d", "frontend_params": {"channels": 8, "kernel_size": 63},
           "backend": "autopool", "backend_params": {}}
 
@@ -66,7 +74,7 @@ def write_checkpoint(root: Path, run_id: str, task: Task, spec: dict[str, Any], 
     """A randomly initialised model saved as ``checkpoints/<run_id>/best``."""
     torch.manual_seed(seed)
     model = build_model(spec["frontend"], spec["backend"], task.num_outputs, spec["frontend_params"],
-                        spec["backend_params"])
+                        spec["backend_params"], task=task.kind)
     return checkpoint.save(root / "checkpoints" / run_id / "best", model,
                            {"model": spec, "task": task.to_dict(), "config": {}, "epoch": 0})
 
@@ -84,46 +92,94 @@ def write_history(root: Path, run_id: str, val_loss: list[float]) -> Path:
     return path
 
 
-def write_tags(root: Path, run_id: str, task: Task, scores: dict[str, list[float]],
-               spec: dict[str, Any] = LMS, errors: tuple[str, ...] = ("broken",)) -> Path:
-    """``tracks`` and ``tags`` tables of a run, through the infer stage's own writer."""
-    ids = [*scores, *errors]
+def write_predictions(root: Path, run_id: str, task: Task, outputs: dict[str, Any], spec: dict[str, Any],
+                      errors: tuple[str, ...] = ("broken",), manifest_path: Path | None = None) -> Path:
+    """A run's ``tracks`` table and its ``tags``, ``chords`` or ``instruments`` table, through the
+    infer stage's own writer.
+
+    ``outputs`` maps each ok track to its scores (track-level task) or to its segments, a list
+    of ``(start_s, end_s, label)`` (frame-level task); ``errors`` are tracks that failed;
+    ``manifest_path`` is the manifest recorded in the config metadata (default: the test one).
+    """
+    manifest_path = manifest_path or root / "data" / "m" / "manifest.parquet"
+    ids = [*outputs, *errors]
+    ok = len(outputs)
+    segments = [json.dumps([{"start_s": a, "end_s": b, "label": c, "confidence": 0.9} for a, b, c in v])
+                if task.frame_level else "" for v in outputs.values()]
+    scores = [[0.0] * task.num_outputs] * ok if task.frame_level else list(outputs.values())
     batch = {"track_id": np.array(ids, dtype=object),
              "audio_path": np.array([f"/audio/{t}.wav" for t in ids], dtype=object),
-             "duration_s": np.array([DURATION_S] * len(scores) + [np.nan] * len(errors)),
-             "status": np.array(["ok"] * len(scores) + ["error"] * len(errors), dtype=object),
-             "error": np.array([""] * len(scores) + ["file does not exist"] * len(errors), dtype=object),
-             "scores": np.array([*scores.values(), *([[0.0] * task.num_outputs] * len(errors))], dtype=np.float32)}
+             "duration_s": np.array([DURATION_S] * ok + [np.nan] * len(errors)),
+             "status": np.array(["ok"] * ok + ["error"] * len(errors), dtype=object),
+             "error": np.array([""] * ok + ["file does not exist"] * len(errors), dtype=object),
+             "scores": np.array([*scores, *([[0.0] * task.num_outputs] * len(errors))], dtype=np.float32),
+             "segments": np.array(segments + [""] * len(errors), dtype=object)}
     ckpt = str(root / "checkpoints" / run_id / "best")
+    tables = output_tables(batch, run_id, task, f"{spec['frontend']}+{spec['backend']}", ckpt)
     writer = PredictionWriter(root / "predictions", run_id, {
         "labels": list(task.vocabulary), "task": task.to_dict(), "model": spec, "checkpoint": ckpt,
-        "config": {"dataset": {"manifest": str(root / "data" / "m" / "manifest.parquet")}}})
-    writer.write(tracks_rows(batch, run_id, f"{spec['frontend']}+{spec['backend']}", ckpt),
-                 tags_rows(batch, run_id, task))
-    return writer.dirs["tags"]
+        "config": {"dataset": {"name": manifest_path.parent.name, "manifest": str(manifest_path)}}},
+        tables=tuple(name for name in tables if name != "tracks"))
+    writer.write(tables)
+    return root / "predictions"
 
 
-def write_segments(root: Path, table: str, run_id: str, rows: list[tuple], label_column: str,
-                   labels: list[str] | None = None, ok_tracks: tuple[str, ...] | None = None) -> Path:
-    """A ``chords`` or ``instruments`` table (``run_id, track_id, start_s, end_s, <label>, confidence``).
-
-    With ``ok_tracks`` a ``tracks`` table is written too, listing them as ``ok``.
-    """
+def write_segments(root: Path, table: str, run_id: str, rows: list[tuple], labels: list[str]) -> Path:
+    """A hand-built ``chords`` or ``instruments`` table and no ``tracks`` table (the columns of the
+    contract: ``run_id, track_id, start_s, end_s, chord | instrument, confidence``)."""
+    label_column = {"chords": "chord", "instruments": "instrument"}[table]
     frame = pd.DataFrame(rows, columns=["track_id", "start_s", "end_s", label_column])
     frame.insert(0, "run_id", run_id)
     frame["confidence"] = 0.9
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    metadata = {"autotag.task": json.dumps({"kind": "frame_multiclass" if table == "chords" else "frame_multilabel",
-                                            "label_key": table})}
-    if labels is not None:
-        metadata["autotag.labels"] = json.dumps(labels)
+    metadata = {"autotag.labels": json.dumps(labels)}
     path = root / "predictions" / table / run_id / "part-00000.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(arrow.replace_schema_metadata(metadata), path)
-    if ok_tracks is not None:
-        tracks = pd.DataFrame({"run_id": run_id, "track_id": list(ok_tracks), "status": "ok",
-                               "duration_s": DURATION_S})
-        tracks_path = root / "predictions" / "tracks" / run_id / "part-00000.parquet"
-        tracks_path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pandas(tracks, preserve_index=False), tracks_path)
     return path
+
+
+class TableParser(HTMLParser):
+    """The header and body cells of the ``<table id=...>`` of a page."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id, self.inside, self.rows, self.cell = table_id, False, [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table" and dict(attrs).get("id") == self.table_id:
+            self.inside = True
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.inside = False
+        elif self.inside and tag in ("td", "th"):
+            self.rows[-1].append(self.cell.strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+def html_table(path: Path, table_id: str) -> list[dict[str, str]]:
+    """The rows of a report table as ``{column: cell text}``."""
+    parser = TableParser(table_id)
+    parser.feed(path.read_text())
+    header, *rows = parser.rows
+    return [dict(zip(header, row)) for row in rows]
+
+
+def decoded_images(path: Path) -> dict[str, np.ndarray]:
+    parsed = parse(path)
+    prefix = "data:image/png;base64,"
+    images = {}
+    for figure, image in zip(parsed.figures, parsed.images):
+        png = base64.b64decode(image["src"][len(prefix):], validate=True)
+        assert png.startswith(PNG_SIGNATURE) and image["alt"]
+        images[figure] = matplotlib.image.imread(io.BytesIO(png), format="png")
+    return images

@@ -4,16 +4,12 @@ report holds every expected figure and all runs, malformed input gives clear err
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import sys
 import warnings
 from pathlib import Path
 
-import matplotlib.image
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -37,12 +33,17 @@ from tests.unit.evaluate.evaluate_fixtures import (
     TAGS,
     TEST_IDS,
     config,
+    decoded_images,
+    html_table,
     write_checkpoint,
     write_history,
     write_manifest,
-    write_tags,
+    write_predictions,
 )
 from tests.unit.evaluate.test_evaluate_report import CHROMIUM, console_messages, parse, run_chromium
+
+# Expected degenerate-input warnings (no checkpoint, excluded labels) are asserted where they matter.
+pytestmark = pytest.mark.filterwarnings("ignore::autotag.evaluate.common.MetricWarning")
 
 GENRE_TASK = Task("multiclass", "genre", GENRES)
 TAG_TASK = Task("multilabel", "tags", TAGS, threshold=0.5)
@@ -60,12 +61,12 @@ def root(tmp_path_factory) -> Path:
     write_manifest(root)
     write_checkpoint(root, "r1", GENRE_TASK, LMS)
     write_history(root, "r1", [1.0, 0.8, 0.9])
-    write_tags(root, "r1", GENRE_TASK, R1_SCORES)
+    write_predictions(root, "r1", GENRE_TASK, R1_SCORES, LMS)
     perfect = {t: [0.8 if g == label else 0.1 for label in GENRES] for t, g in GENRE_TRUTH.items()}
     write_checkpoint(root, "r2", GENRE_TASK, CONV1D)
     write_history(root, "r2", [1.2, 0.7])
-    write_tags(root, "r2", GENRE_TASK, perfect, spec=CONV1D)
-    write_tags(root, "r3", TAG_TASK, R3_SCORES)  # no checkpoint, no history
+    write_predictions(root, "r2", GENRE_TASK, perfect, CONV1D)
+    write_predictions(root, "r3", TAG_TASK, R3_SCORES, LMS)  # no checkpoint, no history
     return root
 
 
@@ -136,6 +137,16 @@ def test_tagging_equals_sklearn_and_excludes_single_class_tags(result):
     assert tagging["per_label"]["threshold"] == {"x": 0.5, "y": 0.5}
 
 
+def test_threshold_override_equals_sklearn(root):
+    out = evaluate.run(config(root, "r3", "evaluate.threshold=0.7"))
+    tagging = json.loads(Path(out["metrics_json"]).read_text())["runs"]["r3"]["tagging"]
+    y = np.array([[tag in TAG_TRUTH[t] for tag in TAGS] for t in TEST_IDS], dtype=int)[:, :2]
+    s = np.array([R3_SCORES[t] for t in TEST_IDS], dtype=np.float32).astype(np.float64)[:, :2]  # as stored
+    p, r, f, _ = skm.precision_recall_fscore_support(y, s >= 0.7, average="micro", zero_division=0)
+    assert (tagging["precision_micro"], tagging["recall_micro"], tagging["f1_micro"]) == pytest.approx((p, r, f))
+    assert tagging["per_label"]["threshold"] == {"x": 0.7, "y": 0.7}
+
+
 def test_metrics_parquet_has_one_row_per_run_metric_label(result):
     table, metadata = read_metrics_table(result["metrics_parquet"])
     assert set(table["run_id"]) == {"r1", "r2", "r3"} and metadata["runs"] == ["r1", "r2", "r3"]
@@ -143,17 +154,6 @@ def test_metrics_parquet_has_one_row_per_run_metric_label(result):
     row = table[(table.run_id == "r1") & (table.metric == "genre.recall") & (table.label == "a")]
     assert row["value"].tolist() == [0.5]
     assert table[(table.run_id == "r3") & (table.metric == "tagging.roc_auc")]["label"].tolist() == ["x", "y"]
-
-
-def decoded_images(path: Path) -> dict[str, np.ndarray]:
-    parsed = parse(path)
-    prefix = "data:image/png;base64,"
-    images = {}
-    for figure, image in zip(parsed.figures, parsed.images):
-        png = base64.b64decode(image["src"][len(prefix):], validate=True)
-        assert png.startswith(PNG_SIGNATURE) and image["alt"]
-        images[figure] = matplotlib.image.imread(io.BytesIO(png), format="png")
-    return images
 
 
 def test_report_has_every_figure_and_every_run(result):
@@ -166,9 +166,10 @@ def test_report_has_every_figure_and_every_run(result):
     parsed = parse(path)
     assert {"r1", "r2", "r3", "lms_conv2d+autopool", "waveform_conv1d+autopool", "genre.accuracy",
             "genre_patch.accuracy", "tagging.roc_auc_macro", "0.6667"} <= set(parsed.cells)
-    results = pd.read_html(io.StringIO(path.read_text()), attrs={"id": "results"})[0]
-    assert results["run_id"].tolist() == ["r1", "r2", "r3"]
-    assert results.loc[1, "genre.accuracy"] == 1.0 and np.isnan(results.loc[2, "genre.accuracy"])
+    results = html_table(path, "results")
+    assert [row["run_id"] for row in results] == ["r1", "r2", "r3"]
+    assert [row["genre.accuracy"] for row in results] == ["0.6667", "1.0000", ""]  # r3 has no genre
+    assert results[2]["tagging.roc_auc_macro"] and not results[0]["tagging.roc_auc_macro"]
     text = path.read_text()
     assert 'id="table-genre"' in text and 'id="table-tagging"' not in text  # per-tag table: main run only
     assert "track t0" in text  # report_track null: the first evaluated track
@@ -186,8 +187,31 @@ def test_conv1d_run_shows_its_filters_and_the_chosen_track(root):
     assert "genre_patch" not in json.loads(Path(out["metrics_json"]).read_text())["runs"]["r2"]
 
 
+def test_runs_on_another_data_set_are_scored_on_their_own_manifest(root, tmp_path):
+    other = tmp_path / "other" / "manifest.parquet"
+    manifest.write(manifest.build_table([
+        {"track_id": "u0", "audio_path": "/u0.wav", "split": "test", "genre": "a"},
+        {"track_id": "u1", "audio_path": "/u1.wav", "split": "test", "genre": "c"}]), other)
+    predictions = tmp_path / "predictions"
+    write_predictions(tmp_path, "elsewhere", GENRE_TASK, {"u0": [0.9, 0.05, 0.05], "u1": [0.9, 0.05, 0.05]},
+                      LMS, errors=(), manifest_path=other)
+    for table in ("tags", "tracks"):  # beside the module's runs
+        (root / "predictions" / table / "elsewhere").symlink_to(predictions / table / "elsewhere")
+    try:
+        out = evaluate.run(config(root, "r3", "evaluate.runs=[elsewhere]"))
+    finally:
+        for table in ("tags", "tracks"):
+            (root / "predictions" / table / "elsewhere").unlink()
+    document = json.loads(Path(out["metrics_json"]).read_text())
+    assert document["runs"]["elsewhere"]["genre"]["accuracy"] == 0.5
+    assert document["metadata"]["manifests"] == {"r3": str(root / "data" / "m" / "manifest.parquet"),
+                                                 "elsewhere": str(other)}
+    rows = html_table(Path(out["report"]), "results")
+    assert [(row["run_id"], row["dataset"]) for row in rows] == [("r3", "custom"), ("elsewhere", "other")]
+
+
 def test_multilabel_main_run_without_checkpoint(root):
-    with pytest.warns(MetricWarning, match="no checkpoint found"):
+    with pytest.warns(MetricWarning, match="no checkpoint at"):
         out = evaluate.run(config(root, "r3"))
     assert out["roc_auc_macro"] > 0 and list(decoded_images(Path(out["report"]))) == []
     assert 'id="table-tagging"' in Path(out["report"]).read_text()
@@ -204,7 +228,8 @@ def test_report_opens_in_headless_chromium(result, tmp_path):
 
 
 def test_missing_run_is_a_clear_error(root):
-    with pytest.raises(FileNotFoundError, match=r"run 'nope': no predictions .* runs with predictions: \['r1', 'r2', 'r3'\]"):
+    expected = r"run 'nope': no predictions .*\(runs with predictions: \['r1', 'r2', 'r3'\]"
+    with pytest.raises(FileNotFoundError, match=expected):
         evaluate.run(config(root, "r1", "evaluate.runs=[nope]"))
 
 

@@ -1,0 +1,38 @@
+"""Every benchmark in turn, then their tables: ``make bench`` (``python -m benchmarks.run``).
+
+    python -m benchmarks.run [--root outputs/bench] [--epochs 4] [key=value ...]
+
+The data set is rendered and sharded once under ``--root`` and reused by later runs; the
+inference benchmark tags it with the model the training benchmark published. Numbers depend
+on the machine and on whatever else it runs: each table names the cores and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from benchmarks import infer_throughput, train_throughput
+from benchmarks.common import DEFAULT_ROOT
+from pipelines.common import load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=DEFAULT_ROOT)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("overrides", nargs="*", help="Hydra key=value overrides for both (frontend=tcn ...)")
+    args = parser.parse_args(argv)
+    overrides = tuple(args.overrides)
+    workers = (1, 2)
+    train_rows = train_throughput.run(args.root, workers, args.epochs, overrides)
+    cfg = load_config([f"paths.root={Path(args.root).resolve()}", *overrides])
+    model = Path(cfg.paths.checkpoints) / f"bench-train-{workers[-1]}w" / "best"
+    infer_rows = infer_throughput.run(args.root, checkpoint=str(model), overrides=overrides)
+    print("\n" + train_throughput.report(train_rows, f"{cfg.frontend.name} + {cfg.backend.name}"))
+    print(infer_throughput.report(infer_rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
