@@ -113,7 +113,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class InferConfig:
+    """Inference settings; ``input`` None tags the dataset's manifest (``split`` filters it),
+    else a folder, glob, CSV/Parquet list, shard folder or URI (see ``autotag.infer.inputs``)."""
+
     checkpoint: str
+    input: str | None = None
     split: str | None = None
     tracks_per_batch: int = 8
     patch_batch_size: int = 64
@@ -125,6 +129,11 @@ class InferConfig:
     max_duration_s: float = 3600.0
     chord_switch_penalty: float = 5.0
     smooth_frames: int = 1
+    thresholds: dict[str, float] = field(default_factory=dict)
+    top_k: int | None = None
+    embeddings: bool = False
+    activations: bool = False
+    exports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

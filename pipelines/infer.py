@@ -1,11 +1,14 @@
-"""Stage 3 — infer: tag every track of a manifest with a checkpoint, into Parquet.
+"""Stage 3 — infer: tag a catalogue with a checkpoint, into Parquet tables.
 
-    python -m pipelines.infer [infer.checkpoint=/path/best] [infer.split=test] [infer.num_actors=4]
+    python -m pipelines.infer [infer.checkpoint=/path/best] [infer.input=/music] [infer.num_actors=4]
 
-Ray Data streams manifest rows through a pool of actors (``ActorPoolStrategy``), each
-loading the checkpoint once; the driver writes the ``tracks`` and ``tags`` tables under
-``paths.predictions`` part by part. Re-running the same ``run_id`` skips tracks already
-written, so an interrupted run resumes and every track appears exactly once.
+The input is the dataset's manifest (``infer.split`` filters it) or ``infer.input``: a
+folder (recursive), a glob, a CSV/Parquet list with ``audio_path``, WebDataset shards, or a
+pyarrow-filesystem URI. Ray Data streams tracks through a pool of actors
+(``ActorPoolStrategy``), each loading the checkpoint once; the driver writes the tables of
+``autotag.infer.tables`` under ``paths.predictions`` part by part. Re-running the same
+``run_id`` skips tracks already written, so an interrupted run resumes and every track
+appears exactly once.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import pyarrow.compute as pc
 
 from autotag.config import AutotagConfig
 from autotag.data import manifest
+from autotag.infer import inputs
+from autotag.infer.exports import export_run
 from autotag.infer.predictor import TrackPredictor
 from autotag.infer.tables import SEGMENT_TABLES, PredictionWriter, output_tables
 from autotag.train import checkpoint
@@ -29,14 +34,49 @@ from pipelines.common import cli, init_ray
 log = logging.getLogger("autotag.infer")
 
 
-def pending_tracks(cfg: AutotagConfig, done: set[str]):
-    """Manifest rows to tag: the configured split, minus tracks already written."""
-    table = manifest.read(cfg.dataset.manifest).select(["track_id", "audio_path"] + ["split"])
-    if cfg.infer.split is not None:
-        table = table.filter(pc.equal(table.column("split"), cfg.infer.split))
+def pending_tracks(cfg: AutotagConfig, done: set[str]) -> pa.Table:
+    """``track_id``/``audio_path`` rows to tag: the input minus tracks already written."""
+    if cfg.infer.input is None:
+        table = manifest.read(cfg.dataset.manifest)
+        if cfg.infer.split is not None:
+            table = table.filter(pc.equal(table.column("split"), cfg.infer.split))
+        table = table.select(["track_id", "audio_path"])
+    else:
+        table = inputs.track_rows(cfg.infer.input)
     if done:
         table = table.filter(pc.invert(pc.is_in(table.column("track_id"), value_set=pa.array(sorted(done)))))
-    return table.select(["track_id", "audio_path"])
+    return table
+
+
+def _from_shards(batch: dict, done: frozenset[str]) -> dict:
+    """WebDataset rows → track rows carrying the FLAC bytes (already-written tracks dropped)."""
+    keep = [i for i, meta in enumerate(batch["json"]) if meta["track_id"] not in done]
+    return {"track_id": [batch["json"][i]["track_id"] for i in keep],
+            "audio_path": [batch["json"][i].get("source", "") for i in keep],
+            "flac": [batch["flac"][i] for i in keep]}
+
+
+def source_dataset(cfg: AutotagConfig, done: set[str]):
+    """The Ray Dataset of tracks to tag, and how many there are (None when unknown up front)."""
+    import ray.data
+
+    if cfg.infer.input is not None and inputs.kind_of(cfg.infer.input) == "shards":
+        files = inputs.shard_files(cfg.infer.input)
+        rows = ray.data.read_webdataset(files, decoder=True).map_batches(
+            _from_shards, batch_format="numpy", fn_kwargs={"done": frozenset(done)})
+        return rows, None
+    todo = pending_tracks(cfg, done)
+    blocks = max(1, math.ceil(todo.num_rows / max(cfg.infer.tracks_per_batch * 4, 1)))
+    return ray.data.from_arrow(todo).repartition(blocks), todo.num_rows
+
+
+def predictor_kwargs(cfg: AutotagConfig) -> dict[str, Any]:
+    return {"checkpoint_dir": cfg.infer.checkpoint, "patch_batch_size": cfg.infer.patch_batch_size,
+            "aggregate": cfg.infer.aggregate, "max_duration_s": cfg.infer.max_duration_s,
+            "device": "cuda" if cfg.infer.gpus_per_actor > 0 else "cpu",
+            "num_threads": max(1, int(cfg.infer.cpus_per_actor)),
+            "chord_switch_penalty": cfg.infer.chord_switch_penalty, "smooth_frames": cfg.infer.smooth_frames,
+            "embeddings": cfg.infer.embeddings, "activations": cfg.infer.activations}
 
 
 def run(cfg: AutotagConfig) -> dict[str, Any]:
@@ -47,39 +87,38 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
     meta = checkpoint.read_meta(cfg.infer.checkpoint)
     task = Task.from_dict(meta["task"])
     model_name = f"{meta['model']['frontend']}+{meta['model']['backend']}"
-    table = SEGMENT_TABLES[task.kind][0] if task.frame_level else "tags"
+    main_table = SEGMENT_TABLES[task.kind][0] if task.frame_level else "tags"
+    extra = tuple(name for name, on in (("embeddings", cfg.infer.embeddings), ("activations", cfg.infer.activations)) if on)
     writer = PredictionWriter(cfg.paths.predictions, cfg.run_id, {
         "labels": list(task.vocabulary), "task": task.to_dict(), "model": meta["model"],
-        "checkpoint": cfg.infer.checkpoint, "config": cfg.to_dict()}, tables=(table,))
+        "checkpoint": cfg.infer.checkpoint, "config": cfg.to_dict()}, tables=(main_table, *extra))
     done = writer.done_track_ids()
-    todo = pending_tracks(cfg, done)
-    log.info("%d tracks to tag (%d already done) with %s", todo.num_rows, len(done), cfg.infer.checkpoint)
+    init_ray(cfg)
+    dataset, total = source_dataset(cfg, done)
+    log.info("%s tracks to tag (%d already done) with %s", "?" if total is None else total, len(done),
+             cfg.infer.checkpoint)
     counts = {"ok": 0, "error": 0}
-    if todo.num_rows:
-        init_ray(cfg)
-        blocks = max(1, math.ceil(todo.num_rows / max(cfg.infer.tracks_per_batch * 4, 1)))
-        predictions = ray.data.from_arrow(todo).repartition(blocks).map_batches(
+    if total != 0:
+        predictions = dataset.map_batches(
             TrackPredictor, batch_size=cfg.infer.tracks_per_batch, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=cfg.infer.num_actors),
             num_cpus=cfg.infer.cpus_per_actor, num_gpus=cfg.infer.gpus_per_actor,
-            fn_constructor_kwargs={"checkpoint_dir": cfg.infer.checkpoint,
-                                   "patch_batch_size": cfg.infer.patch_batch_size,
-                                   "aggregate": cfg.infer.aggregate, "max_duration_s": cfg.infer.max_duration_s,
-                                   "device": "cuda" if cfg.infer.gpus_per_actor > 0 else "cpu",
-                                   "num_threads": max(1, int(cfg.infer.cpus_per_actor)),
-                                   "chord_switch_penalty": cfg.infer.chord_switch_penalty,
-                                   "smooth_frames": cfg.infer.smooth_frames})
+            fn_constructor_kwargs=predictor_kwargs(cfg))
         for batch in predictions.iter_batches(batch_size=cfg.infer.rows_per_file, batch_format="numpy"):
-            writer.write(output_tables(batch, cfg.run_id, task, model_name, cfg.infer.checkpoint))
-            for status in batch["status"]:
-                counts[status] += 1
+            writer.write(output_tables(batch, cfg.run_id, task, model_name, cfg.infer.checkpoint,
+                                       dict(cfg.infer.thresholds), cfg.infer.top_k))
             for track_id, status, error in zip(batch["track_id"], batch["status"], batch["error"]):
+                counts[status] += 1
                 if status == "error":
                     log.warning("could not tag %s: %s", track_id, error)
+            log.info("tagged %d tracks so far (%d errors)", counts["ok"] + counts["error"], counts["error"])
+    exported = export_run(cfg.paths.predictions, cfg.run_id, cfg.infer.exports, top_k=cfg.task.top_k) \
+        if cfg.infer.exports else {}
     summary = {"run_id": cfg.run_id, "tracks_ok": counts["ok"], "tracks_error": counts["error"],
                "tracks_skipped": len(done), "tracks_dir": str(writer.dirs["tracks"]),
-               f"{table}_dir": str(writer.dirs[table]), "seconds": round(time.perf_counter() - start, 1)}
-    if todo.num_rows and counts["ok"] == 0:
+               f"{main_table}_dir": str(writer.dirs[main_table]), "exports": exported,
+               "seconds": round(time.perf_counter() - start, 1)}
+    if counts["error"] and counts["ok"] == 0:
         raise RuntimeError(f"no track could be tagged ({counts['error']} errors); see {writer.dirs['tracks']}")
     return summary
 

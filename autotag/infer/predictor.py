@@ -1,28 +1,34 @@
 """Predict one track at a time from a checkpoint: decode, cut patches, run, aggregate.
 
-:class:`TrackPredictor` is the callable Ray Data maps over batches of manifest rows
-(``track_id``, ``audio_path``); it loads the checkpoint once, in its constructor. It
-never raises for a bad file: it returns a row with ``status="error"`` and the reason.
+:class:`TrackPredictor` is the callable Ray Data maps over batches of rows that name a
+track (``track_id``) and its audio (``audio_path`` — a local path or a pyarrow-filesystem
+URI — or ``flac`` bytes read from WebDataset shards). It loads the checkpoint once, in its
+constructor, and never raises for a bad file: it returns a row with ``status="error"``
+and the reason.
 
 Track-level models (genre, tags) give one score per label: the ``mean`` (default) or
-``max`` of the patch probabilities. Frame-level models (chords, instruments) run over
+``max`` of the patch probabilities; patches are cut and run in batches, so memory stays
+bounded whatever the track length. Frame-level models (chords, instruments) run over
 overlapping windows stitched into one frame sequence (:mod:`autotag.infer.frames`), then
 decode it into segments (:mod:`autotag.infer.decode`): Viterbi-smoothed chords, or
-thresholded instrument activity.
+thresholded instrument activity. On request each track also gets its embedding (mean of
+the penultimate layer over patches or frames) and its activations (patch or frame
+probabilities with their times, for tag-o-grams).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-import json
-
 import numpy as np
+import pyarrow.fs as pafs
 import torch
 
-from autotag.data.audio import AudioDecodeError, decode_audio
-from autotag.data.patches import cut_patches
+from autotag.data.adapters.common import is_uri
+from autotag.data.audio import AudioDecodeError, DecodedAudio, decode_audio
+from autotag.data.patches import patch_starts
 from autotag.infer.decode import activity_segments, chord_segments
 from autotag.infer.frames import stitched_frames, track_frame_times
 from autotag.train import checkpoint
@@ -30,30 +36,50 @@ from autotag.train import checkpoint
 AGGREGATES = ("mean", "max")
 
 
+def load_audio(path: str | None, data: bytes | None, name: str, max_duration_s: float | None) -> DecodedAudio:
+    """Decode a local file, a URI (read through pyarrow) or in-memory bytes."""
+    if data is not None:
+        return decode_audio(bytes(data), max_duration_s=max_duration_s, name=name)
+    if path is not None and is_uri(path):
+        try:
+            filesystem, inner = pafs.FileSystem.from_uri(path)
+            with filesystem.open_input_file(inner) as handle:
+                payload = handle.read()
+        except (OSError, ValueError) as exc:
+            raise AudioDecodeError(path, f"cannot read ({exc})") from None
+        return decode_audio(payload, max_duration_s=max_duration_s, name=path)
+    return decode_audio(str(path), max_duration_s=max_duration_s)
+
+
 class TrackPredictor:
-    """Checkpoint → track-level scores for batches of ``{track_id, audio_path}`` rows.
+    """Checkpoint → track-level scores or segments for batches of tracks.
 
     Parameters
     ----------
     checkpoint_dir
         A checkpoint written by ``pipelines.train`` (``meta.json`` + ``model.safetensors``).
     patch_batch_size
-        Patches per forward pass (bounds memory whatever the track length).
+        Patches (or windows) per forward pass; bounds memory whatever the track length.
     aggregate
         ``mean`` (default, feeds ``score``) or ``max`` of patch probabilities.
     max_duration_s
         Longer files become error rows.
     device
         ``cuda`` when the actor was given a GPU, else ``cpu``.
+    num_threads
+        Torch CPU threads of this actor.
     chord_switch_penalty
         Viterbi cost of a chord change (log-probability units; 0 = frame-wise argmax).
     smooth_frames
         Median-filter width (frames) for instrument activity.
+    embeddings, activations
+        Also return each track's embedding / its patch or frame probabilities.
     """
 
     def __init__(self, checkpoint_dir: str, patch_batch_size: int = 64, aggregate: str = "mean",
                  max_duration_s: float | None = 3600.0, device: str | None = None, num_threads: int | None = None,
-                 chord_switch_penalty: float = 5.0, smooth_frames: int = 1):
+                 chord_switch_penalty: float = 5.0, smooth_frames: int = 1, embeddings: bool = False,
+                 activations: bool = False):
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate {aggregate!r} not in {AGGREGATES}")
         if num_threads:
@@ -66,67 +92,133 @@ class TrackPredictor:
         self.max_duration_s = max_duration_s
         self.chord_switch_penalty = chord_switch_penalty
         self.smooth_frames = smooth_frames
+        self.want_embeddings = embeddings
+        self.want_activations = activations
         frontend = self.model.frontend
+        self.sample_rate = frontend.sample_rate
         self.patch_samples, self.hop_samples = frontend.patch_samples, frontend.patch_hop_samples
 
+    # ------------------------------------------------------------------ track-level models
+
+    def _patch_batches(self, samples: np.ndarray):
+        """Yield ``(starts, patches)`` batches without materialising every patch at once."""
+        if len(samples) < self.patch_samples:
+            samples = np.pad(samples, (0, self.patch_samples - len(samples)))
+        starts = patch_starts(len(samples), self.patch_samples, self.hop_samples)
+        view = np.lib.stride_tricks.sliding_window_view(samples, self.patch_samples)
+        for first in range(0, len(starts), self.patch_batch_size):
+            chunk = starts[first : first + self.patch_batch_size]
+            yield chunk, np.ascontiguousarray(view[chunk], dtype=np.float32)
+
     @torch.no_grad()
+    def patch_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Patch start times (s), probabilities ``(P, K)`` and, if asked, embeddings ``(P, D)``."""
+        starts, probs, embeds = [], [], []
+        for chunk_starts, patches in self._patch_batches(samples):
+            wave = torch.from_numpy(patches).to(self.device)
+            embedding = self.model.embed(wave)
+            probs.append(self.task.probabilities(self.model.head(embedding)).cpu().numpy())
+            if self.want_embeddings:
+                embeds.append(embedding.float().cpu().numpy())
+            starts.append(chunk_starts / self.sample_rate)
+        return np.concatenate(starts), np.concatenate(probs), np.concatenate(embeds) if embeds else None
+
     def patch_probabilities(self, samples: np.ndarray) -> np.ndarray:
         """``(n,)`` waveform → ``(num_patches, num_labels)`` probabilities."""
-        patches = cut_patches(samples, self.patch_samples, self.hop_samples)
-        out = []
-        for start in range(0, len(patches), self.patch_batch_size):
-            chunk = torch.from_numpy(patches[start : start + self.patch_batch_size]).to(self.device)
-            out.append(self.task.probabilities(self.model(chunk)).cpu().numpy())
-        return np.concatenate(out)
+        return self.patch_outputs(samples)[1]
 
     def predict_track(self, samples: np.ndarray) -> np.ndarray:
         """Track-level scores ``(num_labels,)`` (track-level models)."""
         probs = self.patch_probabilities(samples)
         return probs.mean(0) if self.aggregate == "mean" else probs.max(0)
 
+    # ------------------------------------------------------------------ frame-level models
+
     @torch.no_grad()
     def _run_windows(self, windows: np.ndarray) -> np.ndarray:
-        logits = self.model(torch.from_numpy(windows).to(self.device))
-        return self.task.probabilities(logits).cpu().numpy()
+        embedding = self.model.embed(torch.from_numpy(windows).to(self.device))
+        probs = self.task.probabilities(self.model.head(embedding)).cpu().numpy()
+        if self.want_embeddings:  # carry the embedding through the stitching as extra columns
+            return np.concatenate([probs, embedding.float().cpu().numpy()], axis=-1)
+        return probs
 
     def frame_probabilities(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Frame times (s) and probabilities ``(T, num_labels)`` over the whole track."""
-        frontend = self.model.frontend
-        probs = stitched_frames(samples, self._run_windows, self.patch_samples, frontend.output_hop_samples,
-                                frontend.output_offset_samples, batch_size=self.patch_batch_size)
-        times = track_frame_times(len(samples), frontend.output_hop_samples, frontend.output_offset_samples,
-                                  frontend.sample_rate)
-        return times, probs
+        return self._frame_outputs(samples)[:2]
 
-    def predict_segments(self, samples: np.ndarray) -> list[dict]:
-        """Chord or instrument segments ``{start_s, end_s, label, confidence}`` (frame-level models)."""
-        times, probs = self.frame_probabilities(samples)
-        duration = len(samples) / self.model.frontend.sample_rate
+    def _frame_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        frontend = self.model.frontend
+        out = stitched_frames(samples, self._run_windows, self.patch_samples, frontend.output_hop_samples,
+                              frontend.output_offset_samples, batch_size=self.patch_batch_size)
+        times = track_frame_times(len(samples), frontend.output_hop_samples, frontend.output_offset_samples,
+                                  self.sample_rate)
+        k = self.task.num_outputs
+        return times, out[:, :k], (out[:, k:] if self.want_embeddings else None)
+
+    def segments_from(self, times: np.ndarray, probs: np.ndarray, duration_s: float) -> list[dict]:
+        """Chord or instrument segments ``{start_s, end_s, label, confidence}``."""
         labels = self.task.vocabulary
         if self.task.kind == "frame_multiclass":
-            return chord_segments(probs, times, duration, labels, self.chord_switch_penalty)
-        return activity_segments(probs, times, duration, labels, self.task.threshold, self.smooth_frames)
+            return chord_segments(probs, times, duration_s, labels, self.chord_switch_penalty)
+        return activity_segments(probs, times, duration_s, labels, self.task.threshold, self.smooth_frames)
+
+    def predict_segments(self, samples: np.ndarray) -> list[dict]:
+        times, probs = self.frame_probabilities(samples)
+        return self.segments_from(times, probs, len(samples) / self.sample_rate)
+
+    # ------------------------------------------------------------------ batches
+
+    def predict(self, samples: np.ndarray) -> dict[str, Any]:
+        """Everything this predictor outputs for one decoded track."""
+        if self.task.frame_level:
+            times, probs, embeds = self._frame_outputs(samples)
+            result: dict[str, Any] = {"segments": self.segments_from(times, probs, len(samples) / self.sample_rate),
+                                      "scores": probs.mean(0)}
+        else:
+            times, probs, embeds = self.patch_outputs(samples)
+            times = times + self.patch_samples / 2 / self.sample_rate  # patch centres
+            result = {"scores": probs.mean(0) if self.aggregate == "mean" else probs.max(0)}
+        if embeds is not None:
+            result["embedding"] = embeds.mean(0)
+        if self.want_activations:
+            result["activations"] = {"time_s": np.round(times, 4).tolist(), "scores": np.round(probs, 4).tolist()}
+        return result
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        n, k = len(batch["track_id"]), self.task.num_outputs
+        track_ids = self._track_ids(batch)
+        n, k = len(track_ids), self.task.num_outputs
         scores = np.zeros((n, k), dtype=np.float32)
-        segments = [""] * n
         status, error, duration = ["ok"] * n, [""] * n, np.full(n, np.nan)
-        for i, path in enumerate(batch["audio_path"]):
+        segments, activations, embeddings = [""] * n, [""] * n, [None] * n
+        paths = batch.get("audio_path", np.asarray([None] * n, dtype=object))
+        blobs = batch.get("flac", np.asarray([None] * n, dtype=object))
+        for i in range(n):
             try:
-                audio = decode_audio(str(path), max_duration_s=self.max_duration_s)
-                if self.task.frame_level:
-                    segments[i] = json.dumps(self.predict_segments(audio.samples))
-                else:
-                    scores[i] = self.predict_track(audio.samples)
-                duration[i] = audio.duration_s
+                audio = load_audio(paths[i], blobs[i], str(paths[i] or track_ids[i]), self.max_duration_s)
+                result = self.predict(audio.samples)
+                scores[i], duration[i] = result["scores"], audio.duration_s
+                segments[i] = json.dumps(result.get("segments", []))
+                activations[i] = json.dumps(result["activations"]) if "activations" in result else ""
+                embeddings[i] = result.get("embedding")
             except AudioDecodeError as exc:
                 status[i], error[i] = "error", exc.reason
             except (RuntimeError, ValueError) as exc:  # a model failure on one track must not stop the run
                 status[i], error[i] = "error", f"inference failed: {exc}"
-        return {"track_id": batch["track_id"], "audio_path": batch["audio_path"], "duration_s": duration,
-                "status": np.asarray(status, dtype=object), "error": np.asarray(error, dtype=object),
-                "scores": scores, "segments": np.asarray(segments, dtype=object)}
+        out = {"track_id": np.asarray(track_ids, dtype=object),
+               "audio_path": np.asarray([str(p) if p is not None else "" for p in paths], dtype=object),
+               "duration_s": duration, "status": np.asarray(status, dtype=object),
+               "error": np.asarray(error, dtype=object), "scores": scores,
+               "segments": np.asarray(segments, dtype=object), "activations": np.asarray(activations, dtype=object)}
+        if self.want_embeddings:
+            dim = next((e.shape[0] for e in embeddings if e is not None), self.model.backend.embedding_dim)
+            out["embedding"] = np.stack([e if e is not None else np.zeros(dim, np.float32) for e in embeddings])
+        return out
+
+    @staticmethod
+    def _track_ids(batch: dict[str, np.ndarray]) -> list[str]:
+        if "track_id" in batch:
+            return [str(t) for t in batch["track_id"]]
+        return [meta["track_id"] for meta in batch["json"]]  # WebDataset shard rows
 
     def describe(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint, "model": self.meta["model"], "task": self.task.to_dict()}

@@ -7,6 +7,8 @@ Layout under the predictions root (one folder per table, one sub-folder per run)
     tags/<run_id>/part-00000.parquet         run_id, track_id, tag, score, rank, predicted
     chords/<run_id>/part-00000.parquet       run_id, track_id, start_s, end_s, chord, confidence
     instruments/<run_id>/part-00000.parquet  run_id, track_id, start_s, end_s, instrument, confidence
+    embeddings/<run_id>/part-00000.parquet   run_id, track_id, embedding (list<float>)      [on request]
+    activations/<run_id>/part-00000.parquet  run_id, track_id, time_s, scores (list<float>)  [on request]
 
 Genre and tag models write ``tags``; chord models ``chords``; instrument models
 ``instruments``; every model writes ``tracks``. Every file is written to a hidden
@@ -60,7 +62,29 @@ def tracks_rows(batch: dict[str, np.ndarray], run_id: str, model: str, checkpoin
     }, schema=TRACKS_SCHEMA)
 
 
-def tags_rows(batch: dict[str, np.ndarray], run_id: str, task: Task) -> pa.Table:
+EMBEDDINGS_SCHEMA = pa.schema([("run_id", pa.string()), ("track_id", pa.string()),
+                               ("embedding", pa.list_(pa.float32()))])
+ACTIVATIONS_SCHEMA = pa.schema([("run_id", pa.string()), ("track_id", pa.string()), ("time_s", pa.float64()),
+                                ("scores", pa.list_(pa.float32()))])
+
+
+def decide(task: Task, scores: np.ndarray, ranks: np.ndarray, thresholds: dict[str, float] | None = None,
+           top_k: int | None = None) -> np.ndarray:
+    """``predicted`` flags: argmax (multi-class), or score >= the tag's threshold and, with
+    ``top_k``, rank <= top_k (multi-label). ``thresholds`` maps tag → threshold (default
+    ``task.threshold``)."""
+    if not task.multilabel:
+        return task.predicted(scores)
+    unknown = sorted(set(thresholds or {}) - set(task.vocabulary))
+    if unknown:
+        raise ValueError(f"thresholds for unknown tag(s) {unknown}; vocabulary: {list(task.vocabulary)}")
+    limit = np.array([(thresholds or {}).get(t, task.threshold) for t in task.vocabulary], dtype=np.float32)
+    flags = scores >= limit[None, :]
+    return flags & (ranks <= top_k) if top_k else flags
+
+
+def tags_rows(batch: dict[str, np.ndarray], run_id: str, task: Task, thresholds: dict[str, float] | None = None,
+              top_k: int | None = None) -> pa.Table:
     """Long format: one row per (ok track, label), ranked by score (1 = best)."""
     ok = np.asarray(batch["status"]) == "ok"
     scores = np.asarray(batch["scores"], dtype=np.float32)[ok]
@@ -69,7 +93,7 @@ def tags_rows(batch: dict[str, np.ndarray], run_id: str, task: Task) -> pa.Table
     order = np.argsort(-scores, axis=1, kind="stable")
     ranks = np.empty_like(order)
     np.put_along_axis(ranks, order, np.arange(1, k + 1)[None, :].repeat(n, 0), axis=1)
-    predicted = task.predicted(scores) if n else np.zeros((0, k), bool)
+    predicted = decide(task, scores, ranks, thresholds, top_k) if n else np.zeros((0, k), bool)
     return pa.table({
         "run_id": [run_id] * (n * k), "track_id": np.repeat(track_ids, k).tolist(),
         "tag": list(task.vocabulary) * n, "score": scores.reshape(-1), "rank": ranks.reshape(-1).astype(np.int32),
@@ -90,15 +114,35 @@ def segment_rows(batch: dict[str, np.ndarray], run_id: str, task: Task) -> tuple
     return name, pa.Table.from_pylist(rows, schema=schema)
 
 
-def output_tables(batch: dict[str, np.ndarray], run_id: str, task: Task, model: str,
-                  checkpoint: str) -> dict[str, pa.Table]:
+def embedding_rows(batch: dict[str, np.ndarray], run_id: str) -> pa.Table:
+    ok = np.asarray(batch["status"]) == "ok"
+    return pa.table({"run_id": [run_id] * int(ok.sum()), "track_id": list(np.asarray(batch["track_id"])[ok]),
+                     "embedding": list(np.asarray(batch["embedding"], dtype=np.float32)[ok])}, schema=EMBEDDINGS_SCHEMA)
+
+
+def activation_rows(batch: dict[str, np.ndarray], run_id: str) -> pa.Table:
+    rows = []
+    for track_id, status, encoded in zip(batch["track_id"], batch["status"], batch["activations"]):
+        if status == "ok" and encoded:
+            data = json.loads(encoded)
+            rows += [{"run_id": run_id, "track_id": track_id, "time_s": t, "scores": s}
+                     for t, s in zip(data["time_s"], data["scores"])]
+    return pa.Table.from_pylist(rows, schema=ACTIVATIONS_SCHEMA)
+
+
+def output_tables(batch: dict[str, np.ndarray], run_id: str, task: Task, model: str, checkpoint: str,
+                  thresholds: dict[str, float] | None = None, top_k: int | None = None) -> dict[str, pa.Table]:
     """Every table a batch of predictions contributes to, keyed by table name."""
     tables = {"tracks": tracks_rows(batch, run_id, model, checkpoint)}
     if task.frame_level:
         name, table = segment_rows(batch, run_id, task)
         tables[name] = table
     else:
-        tables["tags"] = tags_rows(batch, run_id, task)
+        tables["tags"] = tags_rows(batch, run_id, task, thresholds, top_k)
+    if "embedding" in batch:
+        tables["embeddings"] = embedding_rows(batch, run_id)
+    if any(batch.get("activations", [])):
+        tables["activations"] = activation_rows(batch, run_id)
     return tables
 
 
