@@ -90,8 +90,19 @@ class ComponentConfig:
 
 @dataclass(frozen=True)
 class ShardConfig:
+    """How ``pipelines.shard`` cuts the manifest (see :mod:`autotag.data.shards`).
+
+    ``tracks_per_shard``: tracks per shard, the unit of work (one Ray task) and of
+    resumption. ``max_shard_mb``: byte cap of one tar; a shard that would pass it continues
+    in ``<name>-1.tar``, ``-2``, ... (None: no cap). ``max_duration_s``: longer files are
+    error rows. ``spool_mb``: FLAC bytes of one track kept in memory before spilling to a
+    local temporary file. ``cpus_per_task``: Ray CPUs per shard task.
+    """
+
     tracks_per_shard: int = 256
+    max_shard_mb: float | None = 256.0
     max_duration_s: float = 3600.0
+    spool_mb: float = 32.0
     cpus_per_task: float = 1.0
 
 

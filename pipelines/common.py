@@ -52,6 +52,7 @@ def init_ray(cfg: AutotagConfig) -> None:
     runtime = cfg.runtime
     if runtime.address is None:
         ray.init(
+            address="local",  # a new embedded instance, even if another Ray runs on this machine
             num_cpus=runtime.num_cpus,
             object_store_memory=runtime.object_store_mb * 1024**2 if runtime.object_store_mb else None,
             include_dashboard=False,

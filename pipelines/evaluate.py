@@ -12,8 +12,7 @@ when that file exists (runs may span data sets), else ``dataset.manifest``. Writ
 - ``metrics.json`` (every number of every run) and ``metrics.parquet`` (run_id, metric, label, value);
 - ``report.html``: one self-contained page with the results table across runs, the main run's
   figures (confusion matrices, tag-o-gram, chord and instrument timelines, learned filters,
-  training curves)
-  and per-class tables; each figure also as ``<name>.png`` beside it.
+  training curves) and per-class tables; each figure also as ``<name>.png`` beside it.
 
 No Ray is needed: evaluation reads Parquet and, for patch-level scores and figures, loads the
 checkpoint once on this machine.

@@ -2,8 +2,13 @@
 
     python -m pipelines.shard [key=value ...]
 
-Ray Data runs one task per shard; each decodes and resamples its tracks once. Finished
-shards are skipped on a re-run, so an interrupted run resumes where it stopped.
+The driver sorts the manifest (metadata only, never audio) and cuts it into shard spans;
+the sorted manifest goes once into Ray's object store, and Ray Data runs one task per
+shard that decodes, resamples and writes its tracks one at a time, in bounded memory.
+A line is logged as each shard finishes (besides Ray Data's progress bars). Finished
+shards are skipped on a re-run, so an interrupted run resumes where it stopped and ends
+with the same shards. The manifest, the audio and the output may be local paths or
+pyarrow filesystem URIs (``file:///...``, ``s3://...``, ``gs://...``).
 """
 
 from __future__ import annotations
@@ -15,69 +20,121 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autotag.config import AutotagConfig
+from autotag.config import AutotagConfig, ShardConfig
 from autotag.data import manifest, shards, synthetic
 from autotag.data.adapters import ADAPTERS
+from autotag.data.adapters.common import is_uri
+from autotag.data.audio import filesystem_and_path
 from pipelines.common import cli, init_ray
 
 log = logging.getLogger("autotag.shard")
 
 
-def ensure_manifest(cfg: AutotagConfig) -> Path:
-    """The dataset's manifest: rendered (synthetic), built by an adapter (prepare), or given."""
+def ensure_manifest(cfg: AutotagConfig) -> str:
+    """The dataset's manifest: rendered (synthetic), built by an adapter (prepare), or given (path or URI)."""
+    if is_uri(cfg.dataset.manifest):
+        if cfg.dataset.synthetic is not None or cfg.dataset.prepare is not None:
+            raise ValueError(f"dataset.manifest {cfg.dataset.manifest}: synthetic and prepared datasets are "
+                             "written locally; give a local path")
+        return cfg.dataset.manifest
     path = Path(cfg.dataset.manifest)
     if cfg.dataset.synthetic is not None:
         spec = synthetic.SyntheticSpec(**dataclasses.asdict(cfg.dataset.synthetic))
         log.info("rendering synthetic %s dataset into %s", spec.kind, path.parent)
-        return synthetic.generate(path.parent, spec)
+        return str(synthetic.generate(path.parent, spec))
     prepare = cfg.dataset.prepare
     if prepare is not None and not path.exists():
         if prepare.adapter not in ADAPTERS:
             raise ValueError(f"dataset.prepare.adapter {prepare.adapter!r} unknown; known: {sorted(ADAPTERS)}")
         log.info("building the manifest of %s with the %s adapter", prepare.source, prepare.adapter)
         manifest.write(ADAPTERS[prepare.adapter](prepare.source, **prepare.options), path)
-    return path
+    return str(path)
 
 
-def _write_one(item: dict[str, Any], out_dir: str, max_duration_s: float) -> dict[str, Any]:
-    plan = shards.ShardPlan(**json.loads(item["plan"]))
-    result = shards.write_shard(plan, out_dir, max_duration_s)
+def read_manifest(location: str) -> pa.Table:
+    """Read and validate a manifest from a local path or a URI."""
+    if not is_uri(location):
+        return manifest.read(location)
+    filesystem, path = filesystem_and_path(location)
+    try:
+        table = pq.read_table(path, filesystem=filesystem)
+    except OSError as exc:
+        raise manifest.ManifestError(f"manifest {location}: cannot read ({exc})") from None
+    return manifest.validate(table, location)
+
+
+def writer_options(settings: ShardConfig) -> dict[str, Any]:
+    """Keyword arguments of :func:`autotag.data.shards.write_shard` from the config."""
+    return {"max_duration_s": settings.max_duration_s,
+            "max_shard_bytes": None if settings.max_shard_mb is None else int(settings.max_shard_mb * 1024**2),
+            "spool_bytes": int(settings.spool_mb * 1024**2)}
+
+
+def write_span(item: dict[str, Any], out_dir: str, ordered: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Ray Data task body: write the shard of one span of the sorted manifest (an object ref)."""
+    import ray
+
+    table = ray.get(ordered) if isinstance(ordered, ray.ObjectRef) else ordered
+    plan = shards.plan_from_span(table, shards.ShardSpan(**item))
+    result = shards.write_shard(plan, out_dir, **options)
     return {"result": json.dumps(dataclasses.asdict(result))}
 
 
-def _write_table(table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+def _log_shard(result: shards.ShardResult, done: int, total: int) -> None:
+    state = "finished earlier, skipped" if result.skipped else f"{result.seconds:.1f} s"
+    log.info("shard %s [%d/%d]: %d tracks, %d errors, %d tar(s), %s", result.name, done, total,
+             len(result.tracks), len(result.errors), len(result.parts), state)
+
+
+def write_all(spans: list[shards.ShardSpan], ordered: pa.Table, out_dir: str, settings: ShardConfig) -> list[shards.ShardResult]:
+    """Write every shard with Ray Data (one task per span), logging each as it finishes."""
+    import ray
+
+    if not spans:
+        return []
+    items = [dataclasses.asdict(span) for span in spans]
+    kwargs = {"out_dir": out_dir, "ordered": ray.put(ordered), "options": writer_options(settings)}
+    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    results = []
+    for row in dataset.map(write_span, fn_kwargs=kwargs, num_cpus=settings.cpus_per_task).iter_rows():
+        results.append(shards.ShardResult.from_dict(json.loads(row["result"])))
+        _log_shard(results[-1], len(results), len(spans))
+    return sorted(results, key=lambda r: r.name)
 
 
 def run(cfg: AutotagConfig) -> dict[str, Any]:
-    """Shard the dataset; returns counts and the paths of the index and errors tables."""
-    import ray
-
+    """Shard the dataset; returns counts and the locations of the index and errors tables."""
     start = time.perf_counter()
-    table = manifest.read(ensure_manifest(cfg))
-    plans = shards.plan_shards(table, cfg.shard.tracks_per_shard)
-    out_dir = Path(cfg.paths.shards)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ordered = shards.sort_manifest(read_manifest(ensure_manifest(cfg)))
+    spans = shards.plan_spans(ordered, cfg.shard.tracks_per_shard)
+    out_dir = cfg.paths.shards
+    filesystem, root = filesystem_and_path(out_dir)
+    filesystem.create_dir(root, recursive=True)
+    removed, foreign = shards.tidy(out_dir, spans)
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
+    if foreign:
+        log.warning("%d tar(s) in %s belong to no shard of this plan (an earlier run with other settings?) and "
+                    "are not in the index; training globs would read them: %s", len(foreign), out_dir, foreign[:5])
+    log.info("sharding %d tracks into %d shards under %s", ordered.num_rows, len(spans), out_dir)
     init_ray(cfg)
-    items = [{"plan": json.dumps(dataclasses.asdict(p))} for p in plans]
-    dataset = ray.data.from_items(items, override_num_blocks=max(1, len(items)))
-    rows = dataset.map(_write_one, fn_kwargs={"out_dir": str(out_dir), "max_duration_s": cfg.shard.max_duration_s},
-                       num_cpus=cfg.shard.cpus_per_task).take_all()
-    results = sorted((shards.ShardResult(**json.loads(r["result"])) for r in rows), key=lambda r: r.name)
+    results = write_all(spans, ordered, out_dir, cfg.shard)
     index, errors = shards.index_table(results), shards.errors_table(results)
-    _write_table(index, out_dir / "index.parquet")
-    _write_table(errors, out_dir / "errors.parquet")
+    index_path, errors_path = shards.child(out_dir, "index.parquet"), shards.child(out_dir, "errors.parquet")
+    shards.write_table(index, index_path)
+    shards.write_table(errors, errors_path)
     for error in errors.to_pylist():
-        log.warning("could not shard %s (%s): %s", error["track_id"], error["audio_path"], error["reason"])
+        log.warning("could not shard %s (%s) at %s: %s", error["track_id"], error["audio_path"], error["stage"],
+                    error["reason"])
     summary = {"shards": len(results), "skipped_shards": sum(r.skipped for r in results),
-               "tracks": index.num_rows, "errors": errors.num_rows, "out_dir": str(out_dir),
-               "index": str(out_dir / "index.parquet"), "errors_table": str(out_dir / "errors.parquet"),
-               "seconds": round(time.perf_counter() - start, 1)}
-    log.info("sharded %d tracks into %d shards (%d errors) in %.1f s", summary["tracks"], summary["shards"],
+               "tars": sum(len(r.parts) for r in results), "tracks": index.num_rows, "errors": errors.num_rows,
+               "audio_s": round(sum(index.column("duration_s").to_pylist()), 1), "out_dir": out_dir,
+               "index": index_path, "errors_table": errors_path, "seconds": round(time.perf_counter() - start, 1)}
+    log.info("sharded %d tracks (%.0f s of audio) into %d shards (%d skipped, %d tars; %d errors) in %.1f s",
+             summary["tracks"], summary["audio_s"], summary["shards"], summary["skipped_shards"], summary["tars"],
              summary["errors"], summary["seconds"])
     return summary
 

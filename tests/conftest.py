@@ -30,7 +30,8 @@ def ray_session():
     import ray.data
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, object_store_memory=512 * 1024**2, include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=2, object_store_memory=512 * 1024**2, include_dashboard=False,
+                 log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray

@@ -1,36 +1,70 @@
 """WebDataset shard I/O: plan, write and read tar shards of 22,050 Hz mono FLAC + JSON.
 
-Each shard ``<split>/<split>-NNNNNN.tar`` holds, per track, ``<track_id>.flac`` (16-bit
-mono FLAC at 22,050 Hz) and ``<track_id>.json`` (track_id, split, labels, source path,
-original sample rate and channels, duration). Beside every tar, ``<name>.json`` (the
-"sidecar") lists the tracks it holds and the inputs that failed, so counts and errors
-are known without opening the tar, and so a re-run can skip a finished shard.
+Layout under the output root (a local path or a pyarrow filesystem URI)::
 
-Assignment is deterministic: tracks are sorted by ``track_id`` within their split and
-cut into runs of ``tracks_per_shard``; a re-run always rebuilds the same shards.
+    <split>/<split>-NNNNNN.tar       samples <track_id>.flac (16-bit mono, 22,050 Hz) + <track_id>.json
+    <split>/<split>-NNNNNN-K.tar     K = 1, 2, ...: further parts, only when the byte cap splits a shard
+    <split>/<split>-NNNNNN.json      the sidecar: parts, tracks, errors and a fingerprint of the plan
+
+The sidecar lets counts and errors be read without opening the tars, and marks the shard
+finished: it is written last, after every part has been moved into place. A shard whose
+sidecar exists, names every part, and carries the fingerprint of the current plan
+(its manifest rows and the settings that change the bytes) is skipped on a re-run.
+
+Assignment is deterministic: tracks are sorted by ``track_id`` within their split and cut
+into runs of ``tracks_per_shard`` (the unit of work: one Ray task per shard). The byte cap
+(``max_shard_bytes``) is applied while writing: when the next sample would take a part
+past the cap, the part is closed and ``-1``, ``-2``, ... follow. Decoding is deterministic,
+so the split points, and every byte of every tar, are the same on every run; the cap is
+on real bytes, no estimate from the manifest or the headers is needed. A single track
+larger than the cap gets a part of its own.
+
+Memory: one track at a time, read in blocks (:func:`autotag.data.audio.open_audio`) and
+encoded to FLAC as it is read into a spool that moves to a local temporary file past
+``spool_bytes``; tars are streamed to a temporary file (or object) beside their final name
+and moved into place when complete. A worker's memory does not grow with track length or
+shard size.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
-import os
+import logging
+import re
 import tarfile
+import tempfile
+import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import soundfile as sf
 
 from autotag import SAMPLE_RATE
-from autotag.data.audio import AudioDecodeError, decode_audio, decode_flac, encode_flac
+from autotag.data.adapters.common import is_uri
+from autotag.data.audio import AudioDecodeError, decode_flac, filesystem_and_path, open_audio
 from autotag.data.manifest import LABEL_COLUMNS
+
+log = logging.getLogger(__name__)
 
 INDEX_SCHEMA = pa.schema([("shard", pa.string()), ("split", pa.string()), ("path", pa.string()),
                           ("track_id", pa.string()), ("duration_s", pa.float64())])
 ERRORS_SCHEMA = pa.schema([("track_id", pa.string()), ("audio_path", pa.string()), ("stage", pa.string()),
                            ("reason", pa.string())])
+FORMAT_VERSION = 2  # part of every fingerprint: bump when the same input would give other bytes
+SPOOL_BYTES = 32 * 1024**2
+_BLOCK = tarfile.BLOCKSIZE
+_TAR_END = 2 * _BLOCK + tarfile.RECORDSIZE  # end-of-archive blocks plus the worst-case record padding
+_TEMPORARY = re.compile(r"^\..*\.tmp-[0-9a-f]+$")
+_PART = re.compile(r"^(?P<name>.+-\d{6})(-\d+)?\.tar$")
 
 
 @dataclass
@@ -42,93 +76,359 @@ class ShardPlan:
     rows: list[dict[str, Any]]
 
 
-@dataclass
-class ShardResult:
+@dataclass(frozen=True)
+class ShardSpan:
+    """A shard plan as rows ``[start, stop)`` of the manifest sorted by :func:`sort_manifest`."""
+
     name: str
     split: str
-    path: str
-    tracks: list[dict[str, Any]] = field(default_factory=list)  # track_id, duration_s
+    start: int
+    stop: int
+
+
+@dataclass
+class ShardResult:
+    """What writing (or skipping) one shard produced; the sidecar holds all but the last two fields."""
+
+    name: str
+    split: str
+    path: str  # the first part
+    parts: list[str] = field(default_factory=list)
+    tracks: list[dict[str, Any]] = field(default_factory=list)  # track_id, duration_s, part (index into parts)
     errors: list[dict[str, Any]] = field(default_factory=list)  # track_id, audio_path, stage, reason
+    fingerprint: str = ""
     skipped: bool = False
+    seconds: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShardResult:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def sidecar(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("skipped", "seconds")}
+
+
+# --------------------------------------------------------------------------------------- plans
+
+
+def sort_manifest(manifest: pa.Table) -> pa.Table:
+    """The manifest in shard order: by split, then by track id (byte order, as ``sorted``)."""
+    return manifest.sort_by([("split", "ascending"), ("track_id", "ascending")])
+
+
+def plan_spans(ordered: pa.Table, tracks_per_shard: int) -> list[ShardSpan]:
+    """Cut a manifest sorted by :func:`sort_manifest` into spans of ``tracks_per_shard`` rows per split."""
+    if tracks_per_shard < 1:
+        raise ValueError(f"tracks_per_shard must be >= 1, got {tracks_per_shard}")
+    splits = ordered.column("split").to_pylist()
+    spans, start = [], 0
+    while start < len(splits):
+        split = splits[start]
+        stop = start
+        while stop < len(splits) and splits[stop] == split:
+            stop += 1
+        for k, first in enumerate(range(start, stop, tracks_per_shard)):
+            spans.append(ShardSpan(f"{split}-{k:06d}", split, first, min(first + tracks_per_shard, stop)))
+        start = stop
+    return spans
+
+
+def plan_from_span(ordered: pa.Table, span: ShardSpan) -> ShardPlan:
+    return ShardPlan(span.name, span.split, ordered.slice(span.start, span.stop - span.start).to_pylist())
 
 
 def plan_shards(manifest: pa.Table, tracks_per_shard: int) -> list[ShardPlan]:
     """Cut a manifest into shard plans, deterministically (sorted by track id per split)."""
-    if tracks_per_shard < 1:
-        raise ValueError(f"tracks_per_shard must be >= 1, got {tracks_per_shard}")
-    rows = sorted(manifest.to_pylist(), key=lambda r: (r["split"], r["track_id"]))
-    plans: list[ShardPlan] = []
-    by_split: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_split.setdefault(row["split"], []).append(row)
-    for split, split_rows in sorted(by_split.items()):
-        for k in range(0, len(split_rows), tracks_per_shard):
-            plans.append(ShardPlan(f"{split}-{k // tracks_per_shard:06d}", split, split_rows[k : k + tracks_per_shard]))
-    return plans
+    ordered = sort_manifest(manifest)
+    return [plan_from_span(ordered, span) for span in plan_spans(ordered, tracks_per_shard)]
 
 
-def shard_path(out_dir: str | Path, plan: ShardPlan) -> Path:
-    return Path(out_dir) / plan.split / f"{plan.name}.tar"
+def plan_fingerprint(plan: ShardPlan, max_duration_s: float | None, max_shard_bytes: int | None) -> str:
+    """A digest of everything that decides a shard's bytes (its rows and the writer's settings)."""
+    payload = json.dumps({"version": FORMAT_VERSION, "name": plan.name, "split": plan.split, "rows": plan.rows,
+                          "max_duration_s": max_duration_s, "max_shard_bytes": max_shard_bytes},
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------ locations
+
+
+def child(root: str | Path, *parts: str) -> str:
+    """``root/part/...`` for a local path or a URI (URIs keep their scheme)."""
+    text = str(root)
+    if is_uri(text):
+        return "/".join([text.rstrip("/"), *parts])
+    return str(Path(text, *parts))
+
+
+def shard_path(out_dir: str | Path, plan: ShardPlan | ShardSpan, part: int = 0) -> str:
+    """Where part ``part`` of a shard goes (a local path or a URI, like ``out_dir``)."""
+    return child(out_dir, plan.split, f"{part_name(plan.name, part)}.tar")
+
+
+def sidecar_path(out_dir: str | Path, plan: ShardPlan | ShardSpan) -> str:
+    return child(out_dir, plan.split, f"{plan.name}.json")
+
+
+def part_name(name: str, part: int) -> str:
+    return name if part == 0 else f"{name}-{part}"
+
+
+def _exists(location: str) -> bool:
+    filesystem, path = filesystem_and_path(location)
+    return filesystem.get_file_info(path).type == pafs.FileType.File
+
+
+def _write_atomically(location: str, payload: bytes) -> None:
+    filesystem, path = filesystem_and_path(location)
+    tmp = _temporary_name(path)
+    with filesystem.open_output_stream(tmp) as stream:
+        stream.write(payload)
+    filesystem.move(tmp, path)
+
+
+def _temporary_name(path: str) -> str:
+    folder, _, base = path.rpartition("/")
+    return f"{folder}/.{base}.tmp-{uuid.uuid4().hex[:12]}"
+
+
+def write_table(table: pa.Table, location: str) -> None:
+    """Write a Parquet table to a local path or URI atomically (temporary name, then move)."""
+    filesystem, path = filesystem_and_path(location)
+    folder = path.rpartition("/")[0]
+    if folder:
+        filesystem.create_dir(folder, recursive=True)
+    tmp = _temporary_name(path)
+    pq.write_table(table, tmp, filesystem=filesystem)
+    filesystem.move(tmp, path)
+
+
+def read_sidecar(out_dir: str | Path, plan: ShardPlan | ShardSpan) -> ShardResult | None:
+    """The shard's sidecar, or None when there is none (or it is unreadable)."""
+    filesystem, path = filesystem_and_path(sidecar_path(out_dir, plan))
+    try:
+        with filesystem.open_input_stream(path) as stream:
+            return ShardResult.from_dict(json.loads(stream.read()))
+    except (OSError, json.JSONDecodeError, TypeError):
+        return None
+
+
+def is_finished(sidecar: ShardResult | None, fingerprint: str) -> bool:
+    """Whether ``sidecar`` records a finished shard of the plan with this fingerprint."""
+    return (sidecar is not None and sidecar.fingerprint == fingerprint and bool(sidecar.parts)
+            and all(_exists(p) for p in sidecar.parts))
+
+
+# --------------------------------------------------------------------------------------- writing
+
+
+class _TarParts:
+    """Writes samples into ``<name>.tar``, ``<name>-1.tar``, ... each at most ``max_bytes``.
+
+    A part is streamed to a temporary name beside its final one and moved into place when
+    it is complete, so a reader never sees half a tar.
+    """
+
+    def __init__(self, out_dir: str | Path, split: str, name: str, max_bytes: int | None):
+        self.out_dir, self.split, self.name, self.max_bytes = out_dir, split, name, max_bytes
+        self.paths: list[str] = []
+        self._stream: Any = None
+        self._tar: tarfile.TarFile | None = None
+        self._bytes = self._samples = 0
+        self._tmp = ""
+
+    @staticmethod
+    def member_bytes(size: int) -> int:
+        return _BLOCK + -(-size // _BLOCK) * _BLOCK
+
+    def add(self, members: list[tuple[str, IO[bytes], int]]) -> int:
+        """Add one sample's members ``(name, file, size)``; returns the index of the part it went to."""
+        needed = sum(self.member_bytes(size) for _, _, size in members)
+        if (self._tar is not None and self.max_bytes is not None and self._samples
+                and self._bytes + needed + _TAR_END > self.max_bytes):
+            self._close_part()
+        if self._tar is None:
+            self._open_part()
+        for member, fileobj, size in members:
+            info = tarfile.TarInfo(member)
+            info.size, info.mode = size, 0o444
+            self._tar.addfile(info, fileobj)
+        self._bytes += needed
+        self._samples += 1
+        return len(self.paths) - 1
+
+    def _open_part(self) -> None:
+        location = child(self.out_dir, self.split, f"{part_name(self.name, len(self.paths))}.tar")
+        filesystem, path = filesystem_and_path(location)
+        self._tmp = _temporary_name(path)
+        self._stream = filesystem.open_output_stream(self._tmp)
+        self._tar = tarfile.open(fileobj=self._stream, mode="w|", format=tarfile.USTAR_FORMAT)
+        self.paths.append(location)
+        self._bytes = self._samples = 0
+
+    def _close_part(self) -> None:
+        self._tar.close()
+        self._stream.close()
+        filesystem, path = filesystem_and_path(self.paths[-1])
+        filesystem.move(self._tmp, path)
+        self._tar = self._stream = None
+
+    def close(self) -> list[str]:
+        """Finish the last part (an empty tar when no sample was added); the parts' locations."""
+        if self._tar is None and not self.paths:
+            self._open_part()
+        if self._tar is not None:
+            self._close_part()
+        return self.paths
+
+    def abort(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            filesystem, _ = filesystem_and_path(self.paths[-1])
+            filesystem.delete_file(self._tmp)
+            self._tar = self._stream = None
 
 
 def _labels(row: dict[str, Any]) -> dict[str, Any]:
     return {key: row.get(key) for key in LABEL_COLUMNS if row.get(key) is not None}
 
 
-def _add_member(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(payload)
-    info.mode = 0o444
-    tar.addfile(info, io.BytesIO(payload))
+def encode_track(row: dict[str, Any], split: str, max_duration_s: float | None,
+                 spool_bytes: int = SPOOL_BYTES) -> tuple[IO[bytes], int, dict[str, Any]]:
+    """Decode one manifest row block by block into a 16-bit FLAC spool.
 
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(path)
-
-
-def write_shard(plan: ShardPlan, out_dir: str | Path, max_duration_s: float | None = None) -> ShardResult:
-    """Decode every track of ``plan`` and write its tar and sidecar atomically.
-
-    A shard whose tar and sidecar both exist is not rebuilt: its sidecar is returned with
-    ``skipped=True``. Tracks that cannot be decoded become errors; the others are written.
+    Returns the spool (positioned at 0), its size and the sample's JSON metadata.
+    Raises :class:`AudioDecodeError` for a file that cannot be used.
     """
-    path = shard_path(out_dir, plan)
-    sidecar = path.with_suffix(".json")
-    if path.exists() and sidecar.exists():
-        return ShardResult(**{**json.loads(sidecar.read_text()), "skipped": True})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    result = ShardResult(plan.name, plan.split, str(path))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+    spool = tempfile.SpooledTemporaryFile(max_size=spool_bytes)
+    try:
+        with open_audio(row["audio_path"], max_duration_s=max_duration_s) as stream:
+            with sf.SoundFile(spool, "w", SAMPLE_RATE, 1, format="FLAC", subtype="PCM_16") as flac:
+                for block in stream.blocks():
+                    flac.write(np.clip(block, -1.0, 1.0, out=block))
+            meta = {"track_id": row["track_id"], "split": split, "labels": _labels(row), "source": row["audio_path"],
+                    "source_sample_rate": stream.source_sample_rate, "source_channels": stream.source_channels,
+                    "source_format": stream.source_format, "sample_rate": SAMPLE_RATE,
+                    "duration_s": stream.samples_out / SAMPLE_RATE}
+    except BaseException:
+        spool.close()
+        raise
+    size = spool.seek(0, io.SEEK_END)  # not tell(): libsndfile seeks back to finish the header on close
+    spool.seek(0)
+    return spool, size, meta
+
+
+def _error_row(row: dict[str, Any], stage: str, reason: str) -> dict[str, Any]:
+    return {"track_id": row["track_id"], "audio_path": row["audio_path"], "stage": stage, "reason": reason}
+
+
+def write_shard(plan: ShardPlan, out_dir: str | Path, max_duration_s: float | None = None, *,
+                max_shard_bytes: int | None = None, spool_bytes: int = SPOOL_BYTES) -> ShardResult:
+    """Decode every track of ``plan`` and write its tar part(s), then its sidecar.
+
+    A shard finished by an earlier run of the same plan is not rebuilt: its sidecar is
+    returned with ``skipped=True``. Tracks that cannot be decoded become errors
+    (track_id, audio_path, stage, reason); the others are written.
+
+    Parameters
+    ----------
+    plan
+        The shard's name, split and manifest rows (in order).
+    out_dir
+        The shards root: a local path or a pyarrow filesystem URI.
+    max_duration_s
+        Longer files are errors (from the header, before decoding).
+    max_shard_bytes
+        Byte cap of one tar; None: one tar per shard whatever its size.
+    spool_bytes
+        FLAC bytes of one track kept in memory before spilling to a local temporary file.
+    """
+    start = time.perf_counter()
+    fingerprint = plan_fingerprint(plan, max_duration_s, max_shard_bytes)
+    earlier = read_sidecar(out_dir, plan)
+    if is_finished(earlier, fingerprint):
+        earlier.skipped, earlier.seconds = True, time.perf_counter() - start
+        return earlier
+    filesystem, folder = filesystem_and_path(child(out_dir, plan.split))
+    filesystem.create_dir(folder, recursive=True)
+    result = ShardResult(plan.name, plan.split, shard_path(out_dir, plan), fingerprint=fingerprint)
+    tars = _TarParts(out_dir, plan.split, plan.name, max_shard_bytes)
+    try:
         for row in plan.rows:
-            try:
-                audio = decode_audio(row["audio_path"], max_duration_s=max_duration_s)
-            except AudioDecodeError as exc:
-                result.errors.append({"track_id": row["track_id"], "audio_path": row["audio_path"],
-                                      "stage": "shard", "reason": exc.reason})
-                continue
-            meta = {"track_id": row["track_id"], "split": plan.split, "labels": _labels(row),
-                    "source": row["audio_path"], "source_sample_rate": audio.source_sample_rate,
-                    "source_channels": audio.source_channels, "sample_rate": SAMPLE_RATE,
-                    "duration_s": audio.duration_s}
-            _add_member(tar, f"{row['track_id']}.flac", encode_flac(audio.samples))
-            _add_member(tar, f"{row['track_id']}.json", json.dumps(meta, sort_keys=True).encode())
-            result.tracks.append({"track_id": row["track_id"], "duration_s": audio.duration_s})
-    _atomic_write(path, buffer.getvalue())
-    summary = {k: v for k, v in asdict(result).items() if k != "skipped"}
-    _atomic_write(sidecar, json.dumps(summary, indent=1).encode())
+            _add_track(tars, result, row, plan.split, max_duration_s, spool_bytes)
+        result.parts = tars.close()
+    except BaseException:
+        tars.abort()
+        raise
+    _write_atomically(sidecar_path(out_dir, plan), json.dumps(result.sidecar(), indent=1).encode())
+    for stale in sorted(set(earlier.parts if earlier else ()) - set(result.parts)):  # an earlier plan had more parts
+        stale_fs, stale_path = filesystem_and_path(stale)
+        if stale_fs.get_file_info(stale_path).type == pafs.FileType.File:
+            stale_fs.delete_file(stale_path)
+    result.seconds = time.perf_counter() - start
     return result
+
+
+def _add_track(tars: _TarParts, result: ShardResult, row: dict[str, Any], split: str,
+               max_duration_s: float | None, spool_bytes: int) -> None:
+    try:
+        spool, size, meta = encode_track(row, split, max_duration_s, spool_bytes)
+    except AudioDecodeError as exc:
+        result.errors.append(_error_row(row, exc.stage, exc.reason))
+        return
+    except (ValueError, RuntimeError, sf.LibsndfileError) as exc:  # a decoder bug must not stop the catalogue
+        log.warning("unexpected error decoding %s", row["audio_path"], exc_info=True)
+        result.errors.append(_error_row(row, "decode", f"unexpected {type(exc).__name__}: {exc}"))
+        return
+    with spool:
+        payload = json.dumps(meta, sort_keys=True).encode()
+        part = tars.add([(f"{row['track_id']}.flac", spool, size),
+                         (f"{row['track_id']}.json", io.BytesIO(payload), len(payload))])
+    result.tracks.append({"track_id": row["track_id"], "duration_s": meta["duration_s"], "part": part})
+
+
+# ----------------------------------------------------------------------------- output hygiene
+
+
+def tidy(out_dir: str | Path, spans: list[ShardSpan]) -> tuple[list[str], list[str]]:
+    """Remove temporaries left by killed writers; list tars that belong to no planned shard.
+
+    Run it before a run starts (only one run may write to ``out_dir`` at a time).
+    Returns ``(removed temporaries, foreign tars)``; foreign tars (from an earlier plan with
+    other settings) are left in place, but training would read them: the caller warns.
+    """
+    planned = {s.name for s in spans}
+    removed, foreign = [], []
+    for split in sorted({s.split for s in spans}):
+        filesystem, folder = filesystem_and_path(child(out_dir, split))
+        infos = filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        for info in infos:
+            if info.type != pafs.FileType.File:
+                continue
+            if _TEMPORARY.match(info.base_name):
+                filesystem.delete_file(info.path)
+                removed.append(info.path)
+            elif info.base_name.endswith(".tar"):
+                match = _PART.match(info.base_name)
+                if match is None or match["name"] not in planned:
+                    foreign.append(child(out_dir, split, info.base_name))
+    return removed, foreign
+
+
+# --------------------------------------------------------------------------------------- reading
 
 
 def iter_shard(path: str | Path) -> Iterator[tuple[str, Any, dict[str, Any]]]:
     """Yield ``(track_id, samples, meta)`` from a shard written by :func:`write_shard`.
 
-    Member names are never used as file-system paths; they only key the samples.
+    ``path`` is a local path or a URI. Member names are never used as file-system paths;
+    they only key the samples.
     """
     pending: dict[str, dict[str, bytes]] = {}
-    with tarfile.open(path, mode="r") as tar:
+    filesystem, inner = filesystem_and_path(path)
+    with filesystem.open_input_stream(inner) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             if not member.isfile():
                 continue
@@ -140,7 +440,13 @@ def iter_shard(path: str | Path) -> Iterator[tuple[str, Any, dict[str, Any]]]:
 
 
 def index_table(results: list[ShardResult]) -> pa.Table:
-    rows = [{"shard": r.name, "split": r.split, "path": r.path, **t} for r in results for t in r.tracks]
+    """One row per sharded track: the tar (``shard`` name and ``path``) that holds it."""
+    rows = []
+    for r in results:
+        for t in r.tracks:
+            path = r.parts[t.get("part", 0)] if r.parts else r.path
+            rows.append({"shard": Path(path.rsplit("/", 1)[-1]).stem, "split": r.split, "path": path,
+                         "track_id": t["track_id"], "duration_s": t["duration_s"]})
     return pa.Table.from_pylist(rows, schema=INDEX_SCHEMA)
 
 

@@ -49,6 +49,42 @@ def test_chords(ray_session, tmp_path):
     wcsr = run["metrics"]["chords"]["wcsr"]
     assert wcsr["majmin"] >= 0.25, wcsr
     assert 0 <= wcsr["seg"] <= 1
+    _viterbi_beats_argmax(run["cfg"])
+
+
+def _viterbi_beats_argmax(cfg) -> None:
+    """Smoothing gives fewer segments than the frame-wise argmax without lowering frame accuracy."""
+    from autotag.data import chords
+    from autotag.data.audio import decode_audio
+    from autotag.infer.predictor import TrackPredictor
+
+    predictor = TrackPredictor(cfg.infer.checkpoint)
+    table = manifest.read(cfg.dataset.manifest).to_pandas()
+    counts = {0.0: 0, cfg.infer.chord_switch_penalty: 0}
+    hits = dict.fromkeys(counts, 0)
+    frames = 0
+    for path, segments in zip(table.loc[table.split == "test", "audio_path"], table.loc[table.split == "test", "chords"]):
+        times, probs = predictor.frame_probabilities(decode_audio(path).samples)
+        reference = reference_frames(segments, times)
+        frames += int((reference != chords.EXCLUDED_INDEX).sum())
+        for penalty in counts:
+            predictor.chord_switch_penalty = penalty
+            estimate = predictor.segments_from(times, probs, times[-1])
+            counts[penalty] += len(estimate)
+            labels = np.full(len(times), -1)
+            for seg in estimate:
+                labels[(times >= seg["start_s"]) & (times < seg["end_s"] + 1e-9)] = chords.CHORD_LABELS.index(seg["label"])
+            hits[penalty] += int(((labels == reference) & (reference != chords.EXCLUDED_INDEX)).sum())
+    raw, smooth = 0.0, cfg.infer.chord_switch_penalty
+    assert counts[smooth] < counts[raw], counts
+    assert hits[smooth] >= hits[raw], {k: v / frames for k, v in hits.items()}
+
+
+def reference_frames(segments, times):
+    from autotag.train.tasks import Task, vocabulary_for
+
+    task = Task("frame_multiclass", "chords", vocabulary_for("frame_multiclass", "chords", []))
+    return task.encode_frames({"chords": list(segments)}, times)
 
 
 def _activity(segments, labels, times) -> np.ndarray:

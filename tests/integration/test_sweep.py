@@ -53,15 +53,28 @@ def test_overrides_parse_back_to_the_value(key, value):
     assert parsed.key_or_group == key and parsed.value() == value
 
 
+# Extra overrides an option needs to compose (a data set that is not downloaded), and its data set name.
+NEEDS = {"tutorial_gtzan": (["dataset=gtzan", "dataset.prepare.source=/data/gtzan/genres"], "gtzan")}
+
+
 @pytest.mark.parametrize("option", sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml")))
 def test_every_sweep_option_composes_every_trial(option, tmp_path):
-    overrides = [f"sweep={option}", f"paths.root={tmp_path}"]
+    extra, dataset = NEEDS.get(option, ([], "synthetic_genre"))
+    overrides = [f"sweep={option}", f"paths.root={tmp_path}", *extra]
     trials = sweep.compose_trials(load_config(overrides), overrides)
     assert {t.cfg.frontend.name for t in trials} == set(FRONTENDS)
     for t in trials:
-        assert t.run_id == f"synthetic_genre-{t.cfg.frontend.name}-{t.cfg.backend.name}" == t.cfg.run_id
+        assert t.run_id == f"{dataset}-{t.cfg.frontend.name}-{t.cfg.backend.name}" == t.cfg.run_id
         assert t.cfg.infer.checkpoint == str(tmp_path / "checkpoints" / t.run_id / "best")
         assert load_config(t.overrides).to_dict() == t.cfg.to_dict()  # the recorded overrides reproduce it
+
+
+def test_experiment_presets_are_combinations_too(tmp_path):
+    extra, _ = NEEDS["tutorial_gtzan"]
+    overrides = ["sweep=tutorial_gtzan", f"paths.root={tmp_path}", *extra]
+    trials = sweep.compose_trials(load_config(overrides), overrides)
+    assert all(t.cfg.frontend.params["seed_compat"] and t.cfg.backend.params["seed_compat"] for t in trials)
+    assert trials[0].overrides[-2:] == ["experiment=gtzan_lms_conv2d", "run_id=gtzan-lms_conv2d-autopool"]
 
 
 def test_grid_points_get_their_own_run_ids(tmp_path):

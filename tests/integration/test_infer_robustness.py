@@ -1,0 +1,151 @@
+"""Inference at catalogue scale: inputs, exactly-once under crashes and actor loss, exports.
+
+These tests use an untrained checkpoint: they check the plumbing (rows, schemas, counts,
+resumption), not what the model learned (see test_pipeline.py and test_presets.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+import torch
+
+from autotag.models import build_model
+from autotag.train import checkpoint
+from autotag.train.tasks import Task
+from pipelines import infer
+from pipelines.common import load_config
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+N_GOOD = 24
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory):
+    """A folder of short audio files (mixed formats, nested) plus two bad files, and a checkpoint."""
+    root = tmp_path_factory.mktemp("infer")
+    rng = np.random.default_rng(0)
+    music = root / "music"
+    for i in range(N_GOOD):
+        sr = [16_000, 22_050, 44_100][i % 3]
+        path = music / f"album{i % 4}" / f"song {i}.{['wav', 'flac'][i % 2]}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, 0.1 * rng.standard_normal(int(sr * (3 + i % 3))), sr)
+    (music / "broken.wav").write_text("not audio")
+    (music / "empty.flac").write_bytes(b"")
+    torch.manual_seed(0)
+    task = Task("multilabel", "tags", ("bass", "drums", "piano"))
+    spec = {"frontend": "lms_conv2d", "frontend_params": {}, "backend": "autopool", "backend_params": {}}
+    checkpoint.save(root / "ckpt", build_model("lms_conv2d", "autopool", 3, task="multilabel"),
+                    {"model": spec, "task": task.to_dict(), "config": {}, "epoch": 0})
+    return root
+
+
+def _cfg(root: Path, run_id: str, *extra: str):
+    return load_config([f"paths.root={root}", f"run_id={run_id}", f"infer.checkpoint={root / 'ckpt'}",
+                        f"infer.input={root / 'music'}", "runtime.progress_bars=false", "infer.rows_per_file=4",
+                        "infer.tracks_per_batch=2", *extra])
+
+
+def _tracks(root: Path, run_id: str) -> list[tuple[str, str]]:
+    return duckdb.sql(f"SELECT track_id, status FROM read_parquet('{root}/predictions/tracks/{run_id}/*.parquet') "
+                      "ORDER BY track_id").fetchall()
+
+
+def test_folder_input_every_file_once_with_error_rows_and_extras(ray_session, catalogue):
+    result = infer.run(_cfg(catalogue, "folder", "infer.embeddings=true", "infer.activations=true",
+                            "infer.exports=[jams,csv]", "infer.top_k=2", "+infer.thresholds.piano=0.0"))
+    rows = _tracks(catalogue, "folder")
+    assert len(rows) == len({t for t, _ in rows}) == N_GOOD + 2
+    assert {t for t, s in rows if s == "error"} == {"broken", "empty"}
+    assert result["tracks_ok"] == N_GOOD and result["exports"] == {"jams": N_GOOD, "csv": 1}
+    pred = catalogue / "predictions"
+    tags = pq.read_table(pred / "tags" / "folder").to_pandas()
+    assert len(tags) == 3 * N_GOOD and (tags.groupby("track_id")["predicted"].sum() <= 2).all()
+    assert tags[tags["tag"] == "piano"].eval("predicted == (rank <= 2)").all()  # threshold 0: only top-k limits
+    embeddings = pq.read_table(pred / "embeddings" / "folder")
+    assert embeddings.num_rows == N_GOOD and len(embeddings.column("embedding")[0]) == 64
+    activations = pq.read_table(pred / "activations" / "folder").to_pandas()
+    assert set(activations["track_id"]) == set(tags["track_id"]) and len(activations["scores"].iloc[0]) == 3
+    assert (pred / "exports" / "folder" / "top_tags.csv").read_text().count("\n") == N_GOOD + 1
+
+
+def _predictor_pids() -> list[int]:
+    """Ray names actor processes after their class: ``ray::MapWorker(MapBatches(TrackPredictor))``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"TrackPredictor" in cmdline and entry.name != str(os.getpid()):
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_killed_actor_loses_and_duplicates_nothing(ray_session, catalogue):
+    before = set(_predictor_pids())
+    killed = []
+
+    def kill_one_predictor():
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            fresh = [pid for pid in _predictor_pids() if pid not in before]
+            if fresh:
+                time.sleep(1.5)  # let it work on a batch first
+                os.kill(fresh[0], signal.SIGKILL)
+                killed.append(fresh[0])
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=kill_one_predictor, daemon=True)
+    thread.start()
+    result = infer.run(_cfg(catalogue, "killed", "infer.num_actors=1"))
+    thread.join(timeout=5)
+    assert killed, "no predictor actor was found to kill"
+    rows = _tracks(catalogue, "killed")
+    assert len(rows) == len({t for t, _ in rows}) == N_GOOD + 2
+    assert result["tracks_ok"] == N_GOOD
+
+
+def test_crash_then_rerun_gives_every_track_exactly_once(catalogue):
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
+    args = [sys.executable, "-m", "pipelines.infer", f"paths.root={catalogue}", "run_id=crash",
+            f"infer.checkpoint={catalogue / 'ckpt'}", f"infer.input={catalogue / 'music'}",
+            "runtime.progress_bars=false", "infer.rows_per_file=2", "infer.tracks_per_batch=1", "runtime.num_cpus=2"]
+    parts = catalogue / "predictions" / "tracks" / "crash"
+    process = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list(parts.glob("part-*.parquet"))) < 2:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = len(_tracks(catalogue, "crash"))
+    assert 0 < before < N_GOOD + 2, before
+    rerun = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    rows = _tracks(catalogue, "crash")
+    assert len(rows) == len({t for t, _ in rows}) == N_GOOD + 2
+    tags = duckdb.sql(f"SELECT track_id, count(*) FROM read_parquet('{catalogue}/predictions/tags/crash/*.parquet') "
+                      "GROUP BY track_id HAVING count(*) != 3").fetchall()
+    assert tags == []
+
+
+def test_an_input_with_nothing_to_tag_is_a_clear_error(tmp_path, catalogue):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no audio files found"):
+        infer.run(_cfg(catalogue, "nothing", f"infer.input={tmp_path / 'empty'}"))
