@@ -120,6 +120,8 @@ class TrainConfig:
     mixed_precision: bool = True
     checkpoints_to_keep: int = 2
     max_failures: int = 2
+    init_from: str | None = None
+    freeze: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

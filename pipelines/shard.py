@@ -89,7 +89,8 @@ def _log_shard(result: shards.ShardResult, done: int, total: int) -> None:
              len(result.tracks), len(result.errors), len(result.parts), state)
 
 
-def write_all(spans: list[shards.ShardSpan], ordered: pa.Table, out_dir: str, settings: ShardConfig) -> list[shards.ShardResult]:
+def write_all(spans: list[shards.ShardSpan], ordered: pa.Table, out_dir: str,
+              settings: ShardConfig) -> list[shards.ShardResult]:
     """Write every shard with Ray Data (one task per span), logging each as it finishes."""
     import ray
 

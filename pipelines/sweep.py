@@ -100,11 +100,12 @@ def evaluate_best(cfg: AutotagConfig, best_checkpoint: str) -> dict[str, float]:
     checkpoint (the train stage may have resumed and published a newer one).
     """
     predictions = sweep_dir(cfg) / "predictions"
-    for table in ("tracks", "tags"):
-        shutil.rmtree(predictions / table / cfg.run_id, ignore_errors=True)
+    for table_dir in predictions.glob(f"*/{cfg.run_id}"):
+        shutil.rmtree(table_dir)
     eval_cfg = dataclasses.replace(
         cfg, paths=dataclasses.replace(cfg.paths, predictions=str(predictions)),
-        infer=dataclasses.replace(cfg.infer, split=cfg.evaluate.split, checkpoint=best_checkpoint))
+        infer=dataclasses.replace(cfg.infer, split=cfg.evaluate.split, checkpoint=best_checkpoint),
+        evaluate=dataclasses.replace(cfg.evaluate, runs=()))
     infer.run(eval_cfg)
     metrics = evaluate.run(eval_cfg)
     return {f"test_{k}": float(v) for k, v in metrics.items() if isinstance(v, float)}

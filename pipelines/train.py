@@ -38,8 +38,11 @@ def shard_files(shards_dir: str | Path, split: str) -> list[str]:
     return files
 
 
-def patch_dataset(files: list[str], task: Task, model, shuffle: bool):
-    """Shards → decoded, patched rows (with frame targets for frame-level tasks) as a streaming Ray Dataset."""
+def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: bool = False):
+    """Shards → decoded, patched rows (with frame targets for frame-level tasks) as a streaming Ray Dataset.
+
+    Rows are ``audio`` and ``target`` (plus ``patch_id`` with ``keep_ids``).
+    """
     import ray.data
 
     frontend = model.frontend
@@ -48,10 +51,11 @@ def patch_dataset(files: list[str], task: Task, model, shuffle: bool):
         frames = frontend.output_frames(frontend.patch_samples)
         frame_times = [float(t) for t in frontend.frame_times(frames)]
     ds = ray.data.read_webdataset(files, decoder=True, shuffle="files" if shuffle else None)
-    return ds.map_batches(shard_batch_to_patches, batch_size=8, batch_format="numpy",
+    ds = ds.map_batches(shard_batch_to_patches, batch_size=8, batch_format="numpy",
                           fn_kwargs={"task": task.to_dict(), "patch_samples": frontend.patch_samples,
                                      "hop_samples": frontend.patch_hop_samples,
-                                     "frame_times": frame_times}).drop_columns(["track_id"])
+                                     "frame_times": frame_times})
+    return ds if keep_ids else ds.drop_columns(["patch_id"])
 
 
 def worker_cpus(cfg: AutotagConfig) -> float:

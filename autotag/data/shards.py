@@ -264,7 +264,8 @@ class _TarParts:
         filesystem, path = filesystem_and_path(location)
         self._tmp = _temporary_name(path)
         self._stream = filesystem.open_output_stream(self._tmp)
-        self._tar = tarfile.open(fileobj=self._stream, mode="w|", format=tarfile.USTAR_FORMAT)
+        # PAX writes the same bytes as USTAR unless a name is too long for USTAR (then adds a header).
+        self._tar = tarfile.open(fileobj=self._stream, mode="w|", format=tarfile.PAX_FORMAT)
         self.paths.append(location)
         self._bytes = self._samples = 0
 

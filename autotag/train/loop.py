@@ -22,6 +22,7 @@ import torch.distributed as dist
 from autotag.train import checkpoint
 from autotag.train.early_stopping import EarlyStopping
 from autotag.train.tasks import Task
+from autotag.train.transfer import freeze, initialise_from
 
 log = logging.getLogger("autotag.train")
 
@@ -94,9 +95,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     np.random.seed(hp["seed"] + rank)
     torch.set_num_threads(max(1, int(round(hp["cpus_per_worker"]))))
     task = Task.from_dict(config["task"])
-    model = prepare_model(checkpoint.model_from_meta(config))
+    model = checkpoint.model_from_meta(config)
+    if hp.get("init_from"):
+        initialise_from(model, hp["init_from"])
+    freeze(model, hp.get("freeze") or ())
+    model = prepare_model(model)
     device = get_device()
-    optimizer = torch.optim.Adam(model.parameters(), lr=hp["lr"])
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=hp["lr"])
     start_epoch, stopper, history = _restore(model, optimizer, hp["patience"])
     amp = bool(hp["mixed_precision"]) and device.type == "cuda"
     train_shard = ray.train.get_dataset_shard("train")
@@ -107,7 +112,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             break
         began = time.perf_counter()
         train_batches = train_shard.iter_torch_batches(
-            batch_size=hp["batch_size"], drop_last=True, local_shuffle_buffer_size=hp["shuffle_buffer"],
+            batch_size=hp["batch_size"], drop_last=False, local_shuffle_buffer_size=hp["shuffle_buffer"],
             local_shuffle_seed=hp["seed"] + 1000 * epoch + rank)
         train = run_epoch(model, train_batches, task, device, optimizer, amp)
         train_seconds = time.perf_counter() - began

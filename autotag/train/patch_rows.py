@@ -34,19 +34,20 @@ def shard_batch_to_patches(batch: dict[str, np.ndarray], task: dict[str, Any], p
                            hop_samples: int, frame_times: Sequence[float] | None = None) -> dict[str, np.ndarray]:
     """A batch of WebDataset samples (``flac`` bytes, ``json`` dicts) → patch rows.
 
-    Returns ``{"audio": (P, patch_samples) float32, "target": ..., "track_id": (P,)}``.
+    Returns ``{"audio": (P, patch_samples) float32, "target": ..., "patch_id": (P,)}`` where
+    ``patch_id`` is ``<track_id>:<patch index>``.
     """
     bound = Task.from_dict(task)
-    audio, targets, track_ids = [], [], []
+    audio, targets, patch_ids = [], [], []
     for flac, meta in zip(batch["flac"], batch["json"]):
         samples = decode_flac(flac)
         patches = cut_patches(samples, patch_samples, hop_samples)
         starts = patch_starts(max(len(samples), patch_samples), patch_samples, hop_samples)
         audio.append(patches)
         targets.append(patch_targets(bound, meta["labels"], meta["track_id"], starts, frame_times))
-        track_ids += [meta["track_id"]] * len(patches)
+        patch_ids += [f"{meta['track_id']}:{k}" for k in range(len(patches))]
     if not audio:
         return {"audio": np.zeros((0, patch_samples), np.float32), "target": np.zeros((0,), np.int64),
-                "track_id": np.zeros((0,), dtype=object)}
+                "patch_id": np.zeros((0,), dtype=object)}
     return {"audio": np.concatenate(audio), "target": np.concatenate(targets),
-            "track_id": np.asarray(track_ids, dtype=object)}
+            "patch_id": np.asarray(patch_ids, dtype=object)}

@@ -48,8 +48,9 @@ NODE_CPUS = 3          # on each node
 TRAIN_WORKER_CPUS = 2  # 2 × 2 > 3: the two train workers cannot share a node
 STAGE_TIMEOUT_S = 420
 TRACKS = 62            # the tiny synthetic set below: 6 per genre × 10 genres + 2 broken files
-COMMON = ["runtime=cluster", f"run_id={RUN_ID}", "runtime.progress_bars=false",
-          "dataset.synthetic.tracks_per_class=6", "dataset.synthetic.duration_s=6.0"]
+COMMON = ["runtime=cluster", "runtime.progress_bars=false", "dataset.synthetic.tracks_per_class=6",
+          "dataset.synthetic.duration_s=6.0"]
+TRAIN = ["train.num_workers=2", f"train.cpus_per_worker={TRAIN_WORKER_CPUS}", "train.batch_size=16"]
 
 
 def free_port() -> int:
@@ -60,31 +61,39 @@ def free_port() -> int:
 
 # ---- a node is the process tree of its `ray start --block` ------------------------------
 
-def _start_time(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat, which tells a pid apart from a later process reusing it."""
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat from field 3 on: [state, ppid, pgrp, session, ..., starttime at 19, ...]."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
 
 
+def _start_time(pid: int) -> str | None:
+    """Tells a pid apart from a later process that reuses it."""
+    return stat[19] if (stat := _stat(pid)) else None
+
+
 def process_tree(root: int) -> dict[int, str]:
-    """``{pid: start time}`` of ``root`` and its descendants (raylet, agents, workers, drivers)."""
+    """``{pid: start time}`` of ``root``, its descendants and the rest of its session.
+
+    ``root`` leads a session of its own (``start_new_session``): Ray's workers move to process
+    groups of their own but stay in it, even once orphaned, while job drivers stay descendants.
+    """
     children: dict[int, list[int]] = {}
+    found: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    tree, todo = {}, [root]
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))):
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
+            if stat[3] == str(root):
+                found[int(entry.name)] = stat[19]
+    todo = [root]
     while todo:
         pid = todo.pop()
         if (started := _start_time(pid)) is not None:
-            tree[pid] = started
+            found[pid] = started
             todo.extend(children.get(pid, []))
-    return tree
+    return found
 
 
 def kill_tree(tree: dict[int, str]) -> None:
@@ -193,13 +202,18 @@ class Cluster:
         return self.api(f"/api/jobs/{job}")["status"]
 
     def submit(self, stage: str, *overrides: str) -> subprocess.Popen:
-        """``ray job submit`` of one stage, its driver pinned to the head; output to job-<stage>.log."""
+        """``ray job submit`` of one stage, its driver pinned to the head; output to job-<stage>.log.
+
+        ``overrides`` come after ``COMMON`` and ``paths.root``; the sweep gets no ``run_id``
+        (each trial derives its own).
+        """
         job, log_path = f"autotag-{stage}-{time.time_ns()}", self.tmp / f"job-{stage}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
                 [str(BIN / "ray"), "job", "submit", "--address", self.address, "--submission-id", job,
                  "--working-dir", ".", "--entrypoint-resources", '{"head": 1}', "--",
-                 "python", "-m", f"pipelines.{stage}", *COMMON, f"paths.root={self.root}", *overrides],
+                 "python", "-m", f"pipelines.{stage}", *COMMON, f"paths.root={self.root}",
+                 *([] if stage == "sweep" else [f"run_id={RUN_ID}"]), *overrides],
                 env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         proc.job, proc.log_path = job, log_path
         return proc
@@ -265,8 +279,7 @@ def sharded(cluster):
 
 @pytest.fixture(scope="module")
 def trained(cluster, sharded):
-    return cluster.run_stage("train", "train.num_workers=2", f"train.cpus_per_worker={TRAIN_WORKER_CPUS}",
-                             "train.batch_size=16", "train.max_epochs=2")
+    return cluster.run_stage("train", *TRAIN, "train.max_epochs=2")
 
 
 @pytest.fixture(scope="module")
@@ -310,6 +323,16 @@ def test_train_job_runs_one_worker_on_each_node(cluster, trained):
     assert sorted(w["node_id"] for w in workers) == sorted(cluster.node_ids.values()), workers
     assert {c["node_id"] for c in cluster.actors("TrainController")} == {cluster.node_ids["head"]}
     assert (cluster.root / "checkpoints" / RUN_ID / "best" / "meta.json").is_file()
+
+
+def test_sweep_job_runs_a_one_trial_tune_sweep(cluster, trained):
+    """Runs before the infer test, while both nodes are alive: its trial needs both."""
+    logs = cluster.run_stage("sweep", "sweep=smoke", "sweep.combinations=[{frontend:lms_conv2d,backend:autopool}]",
+                             "sweep.evaluate=false", *TRAIN, "train.max_epochs=1")
+    assert "sweep smoke: 1 trials" in logs
+    results = cluster.root / "reports" / "sweep-smoke" / "results.parquet"
+    assert duckdb.sql(f"SELECT run_id, status FROM read_parquet('{results}')").fetchall() == [
+        ("synthetic_genre-lms_conv2d-autopool", "ok")]
 
 
 def test_infer_job_survives_losing_the_worker_node(cluster, inferred):

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 TRACKS_PER_CLASS = 12
 OVERRIDES = [
     f"dataset.synthetic.tracks_per_class={TRACKS_PER_CLASS}", "dataset.synthetic.duration_s=8.0",
-    "shard.tracks_per_shard=40", "train.batch_size=32", "train.max_epochs=8", "train.patience=3",
+    "shard.tracks_per_shard=40", "train.batch_size=16", "train.max_epochs=10", "train.patience=4",
     "runtime.progress_bars=false", "run_id=it",
 ]
 

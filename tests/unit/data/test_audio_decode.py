@@ -137,7 +137,8 @@ def _bad_files(tmp_path):
     }
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "text", "truncated", "truncated_mp3", "zero", "nan", "inf", "dir"])
+@pytest.mark.parametrize("kind", ["missing", "empty", "text", "truncated", "truncated_mp3", "zero", "nan", "inf",
+                                  "dir"])
 def test_bad_files_raise_an_error_naming_file_stage_and_problem(tmp_path, kind):
     path, reason, stage = _bad_files(tmp_path)[kind]
     with pytest.raises(AudioDecodeError) as info:

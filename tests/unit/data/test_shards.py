@@ -173,3 +173,11 @@ def test_tar_member_names_never_become_paths(tmp_path):
 def test_bad_shard_size():
     with pytest.raises(ValueError, match="tracks_per_shard"):
         shards.plan_shards(manifest.build_table([]), 0)
+
+
+def test_track_ids_longer_than_ustar_names_survive(tmp_path):
+    long_id = "artist-" + "x" * 150
+    path = write_tone(tmp_path / "a.wav", seconds=0.2)
+    table = manifest.build_table([{"track_id": long_id, "audio_path": str(path), "split": "train"}])
+    result = shards.write_shard(shards.plan_shards(table, 1)[0], tmp_path / "out")
+    assert [key for key, _, _ in shards.iter_shard(result.path)] == [long_id]

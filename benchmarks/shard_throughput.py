@@ -1,0 +1,244 @@
+"""Sharding throughput against decode-only and a librosa loop, and a shard worker's peak RSS.
+
+    python -m benchmarks.shard_throughput [--root outputs/bench/shard] [--tracks 96] [--seconds 30]
+                                          [--workers 2] [--repeats 2] [--hour | --no-hour]
+
+A catalogue of music-like tracks (harmonic notes and noise bursts) is rendered once under
+``--root``, in equal parts 44.1 kHz stereo WAV (16-bit), FLAC, OGG/Vorbis and MP3, as in
+``reference/peers-measured.md``. Then, in one run and on the same files (all in the page cache):
+
+- **shard**: ``pipelines.shard`` on embedded Ray with ``--workers`` CPUs (decode, down-mix, soxr HQ
+  resample to 22,050 Hz, FLAC encode, tar write, index and errors tables), timed after Ray has
+  started and its workers are warm, into a fresh output folder each repeat;
+- **decode-only**: ``soundfile.read`` of each whole file to float32 at its own rate, in a pool of
+  ``--workers`` processes (the same parallelism) and in one process;
+- **decode + resample**: :func:`autotag.data.audio.decode_audio` (what sharding does before the
+  FLAC encode), ``--workers`` processes;
+- **librosa loop**: ``librosa.load(path, sr=22050)`` file after file in one process.
+
+Throughput is audio seconds per wall second (best of ``--repeats``). With ``--hour`` a one-hour
+44.1 kHz stereo FLAC is sharded next to short tracks, and the peak RSS (``VmHWM``) of each shard
+worker process is sampled, against the same measure on the 30-s catalogue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from autotag.data import manifest
+from autotag.data.audio import decode_audio
+from benchmarks.common import PeakRss, Stopwatch, machine, table
+from pipelines import shard
+from pipelines.common import init_ray, load_config
+
+DEFAULT_ROOT = "outputs/bench/shard"
+SOURCE_RATE = 44_100
+FORMATS = (("wav", "WAV", "PCM_16"), ("flac", "FLAC", "PCM_16"), ("ogg", "OGG", "VORBIS"),
+           ("mp3", "MP3", "MPEG_LAYER_III"))
+COLUMNS = {"method": "method", "processes": "processes", "audio_s": "audio (s)", "seconds": "wall (s)",
+           "audio_s_per_s": "audio s / s", "shard_ratio": "shard ÷ this"}
+
+
+def music(seconds: float, seed: int, sr: int = SOURCE_RATE) -> np.ndarray:
+    """Stereo "music": decaying harmonic notes every half second plus noise bursts (not a pure tone)."""
+    rng = np.random.default_rng(seed)
+    note, n = sr // 2, int(seconds * sr)
+    t = np.arange(note) / sr
+    y = np.zeros(n, np.float32)
+    for start in range(0, n, note):
+        f = 110.0 * 2 ** (rng.integers(0, 36) / 12)
+        tone = sum(0.12 / h * np.sin(2 * np.pi * f * h * t) for h in range(1, 7)) * np.exp(-3 * t)
+        burst = 0.05 * rng.standard_normal(note) * np.exp(-25 * t)
+        y[start : start + note] = (tone + burst)[: n - start]
+    return np.stack([y, 0.8 * np.roll(y, 11)], axis=1)
+
+
+def write_blocks(path: Path, data: np.ndarray, fmt: str, subtype: str) -> None:
+    """Blocks of 8192 frames: a single large OGG/MP3 write crashes libsndfile 1.2."""
+    with sf.SoundFile(path, "w", SOURCE_RATE, data.shape[1], format=fmt, subtype=subtype) as handle:
+        for start in range(0, len(data), 8192):
+            handle.write(data[start : start + 8192])
+
+
+def render_catalogue(root: Path, tracks: int, seconds: float) -> tuple[Path, list[str], float]:
+    """The benchmark catalogue and its manifest (reused when already rendered)."""
+    folder = root / f"catalogue-{tracks}x{seconds:g}s"
+    path = folder / "manifest.parquet"
+    rows = []
+    for i in range(tracks):
+        ext, fmt, subtype = FORMATS[i % len(FORMATS)]
+        audio = folder / "audio" / f"track{i:04d}.{ext}"
+        if not path.exists():
+            audio.parent.mkdir(parents=True, exist_ok=True)
+            write_blocks(audio, music(seconds, seed=i), fmt, subtype)
+        rows.append({"track_id": f"track{i:04d}", "audio_path": str(audio), "split": "train", "genre": "g"})
+    if not path.exists():
+        manifest.write(manifest.build_table(rows), path)
+    files = [r["audio_path"] for r in rows]
+    return path, files, sum(sf.info(f).duration for f in files)
+
+
+def render_hour(root: Path) -> Path:
+    """A one-hour 44.1 kHz stereo FLAC (one minute of music repeated), next to three short tracks."""
+    folder = root / "hour"
+    path = folder / "manifest.parquet"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        minute = music(60.0, seed=999)
+        with sf.SoundFile(folder / "hour.flac", "w", SOURCE_RATE, 2, format="FLAC", subtype="PCM_16") as handle:
+            for _ in range(60):
+                handle.write(minute)
+        rows = [{"track_id": "hour", "audio_path": str(folder / "hour.flac"), "split": "train"}]
+        for i in range(3):
+            write_blocks(folder / f"short{i}.wav", music(30.0, seed=i), "WAV", "PCM_16")
+            rows.append({"track_id": f"short{i}", "audio_path": str(folder / f"short{i}.wav"), "split": "train"})
+        manifest.write(manifest.build_table(rows), path)
+    return path
+
+
+def _read(path: str) -> int:
+    return len(sf.read(path, dtype="float32")[0])
+
+
+def _decode(path: str) -> int:
+    return len(decode_audio(path).samples)
+
+
+def _librosa(path: str) -> int:
+    import librosa
+
+    return len(librosa.load(path, sr=22_050)[0])
+
+
+def best_seconds(work: Callable[[], Any], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        with Stopwatch() as clock:
+            work()
+        times.append(clock.seconds)
+    return min(times)
+
+
+def pool_seconds(fn: Callable[[str], int], files: list[str], processes: int, repeats: int) -> float:
+    if processes == 1:
+        return best_seconds(lambda: [fn(f) for f in files], repeats)
+    with ProcessPoolExecutor(processes) as pool:
+        list(pool.map(fn, files[:processes]))  # start and warm the processes first
+        return best_seconds(lambda: list(pool.map(fn, files, chunksize=1)), repeats)
+
+
+def shard_config(manifest_path: Path, out: Path, tracks_per_shard: int, workers: int) -> Any:
+    return load_config(["dataset=manifest", f"dataset.manifest={manifest_path}", f"paths.root={out}",
+                        f"paths.shards={out / 'shards'}", f"shard.tracks_per_shard={tracks_per_shard}",
+                        f"runtime.num_cpus={workers}", "runtime.progress_bars=false"])
+
+
+def shard_seconds(manifest_path: Path, root: Path, workers: int, repeats: int) -> tuple[float, float]:
+    """Best wall time of ``shard.run`` into a fresh folder, and the shard workers' peak RSS (MiB)."""
+    times, peak = [], 0.0
+    for k in range(repeats):
+        out = root / f"shards-{k}"
+        shutil.rmtree(out, ignore_errors=True)
+        cfg = shard_config(manifest_path, out, tracks_per_shard=8, workers=workers)
+        with PeakRss(lambda title: "write_span" in title, interval_s=0.2) as rss, Stopwatch() as clock:
+            summary = shard.run(cfg)
+        if summary["errors"]:
+            raise RuntimeError(f"benchmark catalogue had errors: {summary}")
+        times.append(clock.seconds)
+        peak = max([peak, *rss.peaks.values()])
+        shutil.rmtree(out, ignore_errors=True)
+    return min(times), peak
+
+
+def warm_up(manifest_path: Path, root: Path, workers: int) -> None:
+    """Start Ray and let its workers import the shard code before anything is timed."""
+    out = root / "warm-up"
+    shutil.rmtree(out, ignore_errors=True)
+    cfg = shard_config(manifest_path, out, tracks_per_shard=1, workers=workers)
+    init_ray(cfg)
+    small = out / "manifest.parquet"
+    out.mkdir(parents=True)
+    manifest.write(manifest.read(manifest_path).slice(0, workers * 2), small)
+    shard.run(shard_config(small, out, tracks_per_shard=1, workers=workers))
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def hour_peak_rss(root: Path, workers: int) -> dict[str, Any]:
+    path = render_hour(root)
+    out = root / "shards-hour"
+    shutil.rmtree(out, ignore_errors=True)
+    with PeakRss(lambda title: "write_span" in title, interval_s=0.2) as rss, Stopwatch() as clock:
+        summary = shard.run(shard_config(path, out, tracks_per_shard=1, workers=workers))
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": clock.seconds, "audio_s": summary["audio_s"], "errors": summary["errors"],
+            "peak_rss_mib": max(rss.peaks.values(), default=float("nan"))}
+
+
+def run(root: str | Path = DEFAULT_ROOT, tracks: int = 96, seconds: float = 30.0, workers: int = 2,
+        repeats: int = 2, hour: bool = True) -> dict[str, Any]:
+    """Every measurement on one catalogue; rows for :func:`report` plus the memory figures."""
+    root = Path(root).resolve()
+    manifest_path, files, audio_s = render_catalogue(root, tracks, seconds)
+    for f in files:  # page cache: every method reads warm files
+        Path(f).read_bytes()
+    warm_up(manifest_path, root, workers)
+    shard_s, shard_peak = shard_seconds(manifest_path, root, workers, repeats)
+    rows = [{"method": "shard (pipelines.shard, Ray Data)", "processes": workers, "seconds": shard_s}]
+    for label, fn, processes in (("decode-only (soundfile.read)", _read, workers),
+                                 ("decode-only (soundfile.read)", _read, 1),
+                                 ("decode + resample (decode_audio)", _decode, workers),
+                                 ("librosa.load(sr=22050) loop", _librosa, 1)):
+        rows.append({"method": label, "processes": processes, "seconds": pool_seconds(fn, files, processes, repeats)})
+    for row in rows:
+        row["audio_s"] = audio_s
+        row["audio_s_per_s"] = audio_s / row["seconds"]
+        row["shard_ratio"] = rows[0]["audio_s_per_s"] / row["audio_s_per_s"]
+    result = {"rows": rows, "tracks": tracks, "track_seconds": seconds, "shard_peak_rss_mib": shard_peak,
+              "machine": machine()}
+    if hour:
+        result["hour"] = hour_peak_rss(root, workers)
+    return result
+
+
+def report(result: dict[str, Any]) -> str:
+    title = (f"Sharding throughput: {result['tracks']} tracks × {result['track_seconds']:g} s, 44.1 kHz stereo "
+             f"WAV/FLAC/OGG/MP3 → 22,050 Hz mono FLAC shards — {result['machine']}")
+    text = table(result["rows"], COLUMNS, title)
+    text += f"\nShard worker peak RSS (VmHWM) on these {result['track_seconds']:g}-s tracks: " \
+            f"{result['shard_peak_rss_mib']:.0f} MiB.\n"
+    if "hour" in result:
+        hour = result["hour"]
+        text += (f"With a one-hour 44.1 kHz stereo FLAC (+3 short tracks, {hour['audio_s']:.0f} s of audio, "
+                 f"{hour['seconds']:.1f} s): shard worker peak RSS {hour['peak_rss_mib']:.0f} MiB "
+                 f"(the hour decoded whole would be 1,211 MiB of stereo float32, 303 MiB at 22,050 Hz mono).\n")
+    return text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=DEFAULT_ROOT)
+    parser.add_argument("--tracks", type=int, default=96)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--hour", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    result = run(args.root, args.tracks, args.seconds, args.workers, args.repeats, args.hour)
+    print("\n" + report(result))
+    print(f"(benchmark wall time {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
