@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autotag.data.synthetic.spec import SyntheticSpec
+
 
 class ConfigError(ValueError):
     """A configuration that does not match the schema below."""
@@ -29,18 +31,6 @@ class PathsConfig:
     checkpoints: str
     predictions: str
     reports: str
-
-
-@dataclass(frozen=True)
-class SyntheticConfig:
-    kind: str = "genre"
-    tracks_per_class: int = 40
-    duration_s: float = 10.0
-    seed: int = 0
-    sample_rates: tuple[int, ...] = (16_000, 22_050, 44_100, 48_000)
-    channels: tuple[int, ...] = (1, 2)
-    formats: tuple[str, ...] = ("wav", "flac")
-    corrupt_tracks: int = 2
 
 
 @dataclass(frozen=True)
@@ -67,7 +57,7 @@ class DatasetConfig:
     name: str
     manifest: str
     label_key: str
-    synthetic: SyntheticConfig | None = None
+    synthetic: SyntheticSpec | None = None
     prepare: PrepareConfig | None = None
 
 
