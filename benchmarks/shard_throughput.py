@@ -1,7 +1,7 @@
 """Sharding throughput against decode-only and a librosa loop, and a shard worker's peak RSS.
 
-    python -m benchmarks.shard_throughput [--root outputs/bench/shard] [--tracks 96] [--seconds 30]
-                                          [--workers 2] [--repeats 2] [--hour | --no-hour]
+    python -m benchmarks.shard_throughput [--root outputs/bench/shard] [--tracks 128] [--seconds 30]
+                                          [--workers 2] [--repeats 3] [--hour | --no-hour]
 
 A catalogue of music-like tracks (harmonic notes and noise bursts) is rendered once under
 ``--root``, in equal parts 44.1 kHz stereo WAV (16-bit), FLAC, OGG/Vorbis and MP3, as in
@@ -16,9 +16,13 @@ A catalogue of music-like tracks (harmonic notes and noise bursts) is rendered o
   FLAC encode), ``--workers`` processes;
 - **librosa loop**: ``librosa.load(path, sr=22050)`` file after file in one process.
 
-Throughput is audio seconds per wall second (best of ``--repeats``). With ``--hour`` a one-hour
-44.1 kHz stereo FLAC is sharded next to short tracks, and the peak RSS (``VmHWM``) of each shard
-worker process is sampled, against the same measure on the 30-s catalogue.
+Throughput is audio seconds per wall second, the best of ``--repeats`` turns (the methods take
+turns, so a change in the machine's load hits them all; Ray's workers run at the baselines'
+``nice``). With ``--hour`` a one-hour 44.1 kHz stereo FLAC is sharded next to short tracks, and
+the peak RSS (``VmHWM``) of each shard worker process is sampled, against the same measure on the
+30-s catalogue.
+
+Hook into ``benchmarks/run.py``: ``shard_throughput.report(shard_throughput.run(root))``.
 """
 
 from __future__ import annotations
@@ -120,21 +124,11 @@ def _librosa(path: str) -> int:
     return len(librosa.load(path, sr=22_050)[0])
 
 
-def best_seconds(work: Callable[[], Any], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        with Stopwatch() as clock:
-            work()
-        times.append(clock.seconds)
-    return min(times)
-
-
-def pool_seconds(fn: Callable[[str], int], files: list[str], processes: int, repeats: int) -> float:
-    if processes == 1:
-        return best_seconds(lambda: [fn(f) for f in files], repeats)
-    with ProcessPoolExecutor(processes) as pool:
-        list(pool.map(fn, files[:processes]))  # start and warm the processes first
-        return best_seconds(lambda: list(pool.map(fn, files, chunksize=1)), repeats)
+def pool_seconds(fn: Callable[[str], int], files: list[str], pool: ProcessPoolExecutor | None) -> float:
+    """Wall time of ``fn`` over every file, in ``pool`` or (None) file after file in this process."""
+    with Stopwatch() as clock:
+        list(pool.map(fn, files, chunksize=1)) if pool is not None else [fn(f) for f in files]
+    return clock.seconds
 
 
 def shard_config(manifest_path: Path, out: Path, tracks_per_shard: int, workers: int) -> Any:
@@ -143,21 +137,16 @@ def shard_config(manifest_path: Path, out: Path, tracks_per_shard: int, workers:
                         f"runtime.num_cpus={workers}", "runtime.progress_bars=false"])
 
 
-def shard_seconds(manifest_path: Path, root: Path, workers: int, repeats: int) -> tuple[float, float]:
-    """Best wall time of ``shard.run`` into a fresh folder, and the shard workers' peak RSS (MiB)."""
-    times, peak = [], 0.0
-    for k in range(repeats):
-        out = root / f"shards-{k}"
-        shutil.rmtree(out, ignore_errors=True)
-        cfg = shard_config(manifest_path, out, tracks_per_shard=8, workers=workers)
-        with PeakRss(lambda title: "write_span" in title, interval_s=0.2) as rss, Stopwatch() as clock:
-            summary = shard.run(cfg)
-        if summary["errors"]:
-            raise RuntimeError(f"benchmark catalogue had errors: {summary}")
-        times.append(clock.seconds)
-        peak = max([peak, *rss.peaks.values()])
-        shutil.rmtree(out, ignore_errors=True)
-    return min(times), peak
+def shard_seconds(manifest_path: Path, out: Path, workers: int) -> tuple[float, float]:
+    """Wall time of ``shard.run`` into a fresh folder, and the shard workers' peak RSS (MiB)."""
+    shutil.rmtree(out, ignore_errors=True)
+    cfg = shard_config(manifest_path, out, tracks_per_shard=8, workers=workers)
+    with PeakRss(lambda title: "write_span" in title, interval_s=0.2) as rss, Stopwatch() as clock:
+        summary = shard.run(cfg)
+    shutil.rmtree(out, ignore_errors=True)
+    if summary["errors"]:
+        raise RuntimeError(f"benchmark catalogue had errors: {summary}")
+    return clock.seconds, max(rss.peaks.values(), default=0.0)
 
 
 def warm_up(manifest_path: Path, root: Path, workers: int) -> None:
@@ -184,24 +173,39 @@ def hour_peak_rss(root: Path, workers: int) -> dict[str, Any]:
             "peak_rss_mib": max(rss.peaks.values(), default=float("nan"))}
 
 
-def run(root: str | Path = DEFAULT_ROOT, tracks: int = 96, seconds: float = 30.0, workers: int = 2,
-        repeats: int = 2, hour: bool = True) -> dict[str, Any]:
-    """Every measurement on one catalogue; rows for :func:`report` plus the memory figures."""
+def run(root: str | Path = DEFAULT_ROOT, tracks: int = 128, seconds: float = 30.0, workers: int = 2,
+        repeats: int = 3, hour: bool = True) -> dict[str, Any]:
+    """Every measurement on one catalogue; rows for :func:`report` plus the memory figures.
+
+    The methods take turns within each repeat (so a change in the machine's load hits them all)
+    and each keeps its best time. Ray runs its workers at ``nice`` 15 by default; here they run at
+    the baselines' priority, or on a busy machine the comparison would measure the scheduler.
+    """
+    os.environ.setdefault("RAY_worker_niceness", "0")
     root = Path(root).resolve()
     manifest_path, files, audio_s = render_catalogue(root, tracks, seconds)
     for f in files:  # page cache: every method reads warm files
         Path(f).read_bytes()
     warm_up(manifest_path, root, workers)
-    shard_s, shard_peak = shard_seconds(manifest_path, root, workers, repeats)
-    rows = [{"method": "shard (pipelines.shard, Ray Data)", "processes": workers, "seconds": shard_s}]
-    for label, fn, processes in (("decode-only (soundfile.read)", _read, workers),
-                                 ("decode-only (soundfile.read)", _read, 1),
-                                 ("decode + resample (decode_audio)", _decode, workers),
-                                 ("librosa.load(sr=22050) loop", _librosa, 1)):
-        rows.append({"method": label, "processes": processes, "seconds": pool_seconds(fn, files, processes, repeats)})
+    methods = [("decode-only (soundfile.read)", _read, workers), ("decode-only (soundfile.read)", _read, 1),
+               ("decode + resample (decode_audio)", _decode, workers), ("librosa.load(sr=22050) loop", _librosa, 1)]
+    times: dict[int, list[float]] = {k: [] for k in range(len(methods) + 1)}
+    shard_peak = 0.0
+    with ProcessPoolExecutor(workers) as pool:
+        for fn in (_read, _decode, _librosa):  # start the processes and do every first call untimed
+            list(pool.map(fn, files[:workers]))
+            fn(files[0])
+        for _ in range(repeats):
+            seconds_, peak = shard_seconds(manifest_path, root / "shards-bench", workers)
+            times[0].append(seconds_)
+            shard_peak = max(shard_peak, peak)
+            for k, (_, fn, processes) in enumerate(methods, start=1):
+                times[k].append(pool_seconds(fn, files, pool if processes > 1 else None))
+    rows = [{"method": "shard (pipelines.shard, Ray Data)", "processes": workers}]
+    rows += [{"method": label, "processes": processes} for label, _, processes in methods]
+    for k, row in enumerate(rows):
+        row.update(audio_s=audio_s, seconds=min(times[k]), audio_s_per_s=audio_s / min(times[k]))
     for row in rows:
-        row["audio_s"] = audio_s
-        row["audio_s_per_s"] = audio_s / row["seconds"]
         row["shard_ratio"] = rows[0]["audio_s_per_s"] / row["audio_s_per_s"]
     result = {"rows": rows, "tracks": tracks, "track_seconds": seconds, "shard_peak_rss_mib": shard_peak,
               "machine": machine()}
@@ -227,10 +231,10 @@ def report(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=DEFAULT_ROOT)
-    parser.add_argument("--tracks", type=int, default=96)
+    parser.add_argument("--tracks", type=int, default=128)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--hour", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
     started = time.perf_counter()

@@ -59,13 +59,15 @@ def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: 
 
 
 def worker_cpus(cfg: AutotagConfig) -> float:
-    """CPUs per training worker: the configured value, or what is left after one CPU for data."""
+    """CPUs per training worker: the configured value, or a share that leaves one CPU per node
+    for Ray Data (reading and decoding shards); workers that hold every CPU starve it silently."""
     import ray
 
     if cfg.train.cpus_per_worker is not None:
         return cfg.train.cpus_per_worker
-    total = ray.cluster_resources().get("CPU", 1.0)
-    return max(0.25, min(8.0, (total - 1.0) / cfg.train.num_workers))
+    node_cpus = [n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")] or [1.0]
+    spare = (sum(node_cpus) - len(node_cpus)) / cfg.train.num_workers
+    return max(0.25, min(spare, max(node_cpus) - 1.0, 8.0))
 
 
 def task_for(cfg: AutotagConfig) -> Task:

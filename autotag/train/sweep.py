@@ -42,9 +42,8 @@ COLUMNS = [("combo", pa.string()), ("run_id", pa.string()), ("status", pa.string
            ("val_loss", pa.float64()), ("val_accuracy", pa.float64()), ("params", pa.int64()),
            ("epochs_run", pa.int64()), ("best_epoch", pa.int64()), ("epoch_seconds", pa.float64()),
            ("samples_per_s", pa.float64()), ("overrides", pa.list_(pa.string()))]
-METRIC_TITLES = {"accuracy": "Accuracy", "recall_macro": "Macro recall", "precision_macro": "Macro precision",
-                 "f1_macro": "Macro F1", "roc_auc_macro": "ROC-AUC (macro)",
-                 "average_precision_macro": "AP (macro)"}
+METRIC_TITLES = {"accuracy": "accuracy", "recall_macro": "macro recall", "precision_macro": "macro precision",
+                 "f1_macro": "macro F1", "roc_auc_macro": "ROC-AUC (macro)", "average_precision_macro": "AP (macro)"}
 _BARE = re.compile(r"^[A-Za-z_][\w\-./]*$")
 _KEYWORDS = {"null", "true", "false", "nan", "inf"}
 
@@ -163,7 +162,7 @@ def history_summary(history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "samples_per_s": float(statistics.median(h["samples_per_s"] for h in history))}
 
 
-def _test_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def _metric_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     names: list[str] = []
     for row in rows:
         names += [k for k in row if k.startswith("test_") and k not in names]
@@ -172,7 +171,7 @@ def _test_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def results_table(rows: Sequence[Mapping[str, Any]], metadata: Mapping[str, Any]) -> pa.Table:
     """The rows as Arrow, metadata JSON-encoded under ``autotag.<key>``; missing values are null."""
-    tests = _test_columns(rows)
+    tests = _metric_columns(rows)
     schema = pa.schema(COLUMNS + [(name, pa.float64()) for name in tests])
     columns = {name: [row.get(name) for row in rows] for name in schema.names}
     return pa.table(columns, schema=schema).replace_schema_metadata(
@@ -185,7 +184,7 @@ def _number(value: Any, fmt: str) -> str:
 
 def markdown(rows: Sequence[Mapping[str, Any]], title: str, best_run_id: str | None = None) -> str:
     """The tutorial-style table; test metrics in bold, the best trial (lowest val loss) marked ★."""
-    tests = _test_columns(rows)
+    tests = _metric_columns(rows)
     head = ["Combo", *(f"Test {METRIC_TITLES.get(t[5:], t[5:])}" for t in tests), "Val loss (best)",
             "Val accuracy", "Params", "Epochs run (best)", "Time/epoch", "Samples/s"]
     lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -6,25 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests.e2e.ray_nodes import BIN, REPO, Node, free_port
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ray_cli(*args: str, env: dict[str, str], timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
@@ -37,18 +27,27 @@ def ray_cli(*args: str, env: dict[str, str], timeout: float = 600, check: bool =
 
 @pytest.fixture(scope="module")
 def head(tmp_path_factory):
-    """A Ray head on free local ports with token authentication, stopped afterwards."""
+    """A Ray head on free local ports with token authentication; exactly its processes are stopped."""
     temp_dir = tmp_path_factory.mktemp("ray")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "RAY_AUTH_MODE": "token",
            "RAY_USAGE_STATS_ENABLED": "0"}
     ray_cli("get-auth-token", "--generate", env=env)
     gcs, dashboard = free_port(), free_port()
-    ray_cli("start", "--head", f"--port={gcs}", "--num-cpus=2", "--dashboard-host=127.0.0.1",
-            f"--dashboard-port={dashboard}", f"--temp-dir={temp_dir}", "--disable-usage-stats", env=env)
+    address = f"http://127.0.0.1:{dashboard}"
+    env["RAY_API_SERVER_ADDRESS"] = address  # several Ray instances may run on this machine
+    node = Node("head", ["--head", f"--port={gcs}", "--num-cpus=2", "--dashboard-host=127.0.0.1",
+                         f"--dashboard-port={dashboard}", f"--ray-client-server-port={free_port()}",
+                         f"--dashboard-agent-listen-port={free_port()}", f"--temp-dir={temp_dir}",
+                         "--disable-usage-stats"], env, temp_dir)
     try:
-        yield {"env": env, "address": f"http://127.0.0.1:{dashboard}", "gcs": f"127.0.0.1:{gcs}"}
+        deadline = time.monotonic() + 120
+        while ray_cli("job", "list", "--address", address, env=env, timeout=60, check=False).returncode != 0:
+            assert node.proc.poll() is None, node.log.read_text()[-4000:]
+            assert time.monotonic() < deadline, "the head's job server did not come up"
+            time.sleep(1)
+        yield {"env": env, "address": address, "gcs": f"127.0.0.1:{gcs}"}
     finally:
-        ray_cli("stop", "--force", env=env, check=False)
+        node.stop()
 
 
 def test_submitting_without_the_token_is_refused(head):

@@ -9,12 +9,14 @@ separate raylet with 3 CPUs of its own, token authentication on. Here each runs 
 can kill exactly one node and, even on failure, stop every process it started without
 touching any other Ray on the machine (``ray stop`` would stop them all).
 
-The stages then run as four jobs over one shared ``paths.root``:
+The stages then run as five jobs over one shared ``paths.root`` (the demo, all stages in one
+job, is tests/e2e/test_job_submit.py's):
 
 - shard;
 - train on 2 Ray Train workers of 2 CPUs each: they cannot share a 3-CPU node, so Ray
   Train's default PACK placement puts one on each node, and the CPU left on each node
   feeds Ray Data;
+- sweep: a one-trial Ray Tune sweep whose trainer is spread the same way;
 - infer with 2 actors while a placeholder job holds the head's CPUs, so both actors (and
   the blocks they read) live on the worker node. Once the driver has written its first
   Parquet part the worker node is SIGKILLed and the placeholder released: Ray Data must
@@ -27,10 +29,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -41,8 +40,8 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.e2e.ray_nodes import BIN, REPO, Node, free_port
+
 RUN_ID = "multinode"
 NODE_CPUS = 3          # on each node
 TRAIN_WORKER_CPUS = 2  # 2 × 2 > 3: the two train workers cannot share a node
@@ -51,86 +50,6 @@ TRACKS = 62            # the tiny synthetic set below: 6 per genre × 10 genres 
 COMMON = ["runtime=cluster", "runtime.progress_bars=false", "dataset.synthetic.tracks_per_class=6",
           "dataset.synthetic.duration_s=6.0"]
 TRAIN = ["train.num_workers=2", f"train.cpus_per_worker={TRAIN_WORKER_CPUS}", "train.batch_size=16"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# ---- a node is the process tree of its `ray start --block` ------------------------------
-
-def _stat(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat from field 3 on: [state, ppid, pgrp, session, ..., starttime at 19, ...]."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _start_time(pid: int) -> str | None:
-    """Tells a pid apart from a later process that reuses it."""
-    return stat[19] if (stat := _stat(pid)) else None
-
-
-def process_tree(root: int) -> dict[int, str]:
-    """``{pid: start time}`` of ``root``, its descendants and the rest of its session.
-
-    ``root`` leads a session of its own (``start_new_session``): Ray's workers move to process
-    groups of their own but stay in it, even once orphaned, while job drivers stay descendants.
-    """
-    children: dict[int, list[int]] = {}
-    found: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (stat := _stat(int(entry.name))):
-            children.setdefault(int(stat[1]), []).append(int(entry.name))
-            if stat[3] == str(root):
-                found[int(entry.name)] = stat[19]
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        if (started := _start_time(pid)) is not None:
-            found[pid] = started
-            todo.extend(children.get(pid, []))
-    return found
-
-
-def kill_tree(tree: dict[int, str]) -> None:
-    """SIGKILL every process of a snapshot that is still the same process."""
-    for pid, started in tree.items():
-        if _start_time(pid) == started:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-class Node:
-    """One ``ray start --block`` (head or worker node), its output in ``ray-start-<name>.log``."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path):
-        self.log = log_dir / f"ray-start-{name}.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([str(BIN / "ray"), "start", "--block", *args], env=env, cwd=REPO,
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def kill(self) -> None:
-        """Lose the node: SIGKILL its raylet, agents and workers at once, as if the machine died."""
-        kill_tree(process_tree(self.proc.pid))
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        """SIGTERM (``ray start --block`` then stops its processes); SIGKILL what is left after 5 s."""
-        tree = process_tree(self.proc.pid)
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_tree({**tree, **process_tree(self.proc.pid)})
-        self.proc.wait(timeout=30)
 
 
 # ---- the cluster: the ray CLI for what the test is about, the REST API for polling --------
@@ -147,7 +66,7 @@ class Cluster:
 
     def start(self) -> None:
         # cluster/README.md's commands, plus --block, free ports and a temp dir per node.
-        common = ["--node-ip-address=127.0.0.1", f"--num-cpus={NODE_CPUS}", "--disable-usage-stats"]
+        common = [f"--num-cpus={NODE_CPUS}", "--disable-usage-stats"]
         self.nodes["head"] = Node("head", [
             "--head", f"--port={self.gcs.split(':')[1]}", "--dashboard-host=127.0.0.1",
             f"--dashboard-port={self.address.rsplit(':', 1)[1]}", '--resources={"head": 2}', *common,

@@ -108,7 +108,7 @@ def test_results_table_keeps_failed_trials(tmp_path):
     assert table.column("test_recall_macro").to_pylist() == [0.5, None]
     assert table.schema.metadata[b"autotag.best_run_id"] == b'"d-tcn-autopool"'
     lines = paths["markdown"].read_text().splitlines()
-    assert lines[2].startswith("| Combo | Test Macro recall | Val loss (best) |")
+    assert lines[2].startswith("| Combo | Test macro recall | Val loss (best) |")
     assert lines[4] == ("| tcn + autopool ★ | **0.5000** | 1.5000 | 0.4000 | 75,445 | 3 (ep 1) | 2.2 s | 812 |")
     assert lines[5].startswith("| sincnet + autopool | error: RuntimeError: out of memory |")
     assert lines[5].count("|") == lines[4].count("|")
@@ -155,4 +155,4 @@ def test_the_sweep_trains_and_evaluates_every_combination(smoke):
         assert load_config(row["overrides"]).run_id == row["run_id"]
     assert rows[0]["params"] != rows[1]["params"]
     markdown = Path(result["results_md"]).read_text()
-    assert markdown.count("+ autopool") == 2 and "★" in markdown and "Test Macro recall" in markdown
+    assert markdown.count("+ autopool") == 2 and "★" in markdown and "Test macro recall" in markdown
