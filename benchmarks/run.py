@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import infer_throughput, train_throughput
+from benchmarks import infer_rtf, infer_throughput, train_throughput
 from benchmarks.common import DEFAULT_ROOT
 from pipelines.common import load_config
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     infer_rows = infer_throughput.run(args.root, checkpoint=str(model), overrides=overrides)
     print("\n" + train_throughput.report(train_rows, f"{cfg.frontend.name} + {cfg.backend.name}"))
     print(infer_throughput.report(infer_rows))
+    infer_rtf.main(["--root", str(Path(args.root) / "rtf")])
     return 0
 
 
