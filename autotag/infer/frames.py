@@ -19,8 +19,12 @@ from autotag import SAMPLE_RATE
 
 
 def window_hop(window_samples: int, output_hop: int) -> int:
-    """Half a window, rounded down to whole output frames (at least one frame)."""
-    return max(output_hop, (window_samples // 2) // output_hop * output_hop)
+    """Three quarters of a window, rounded down to whole output frames (at least one frame).
+
+    Each window then keeps its central 75 % and has 12.5 % of context on either side: every
+    frame is computed 1.33 times instead of twice with half-window hops.
+    """
+    return max(output_hop, (window_samples * 3 // 4) // output_hop * output_hop)
 
 
 def track_frame_times(num_samples: int, output_hop: int, output_offset: float,

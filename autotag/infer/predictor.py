@@ -148,8 +148,11 @@ class TrackPredictor:
 
     def _frame_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         frontend = self.model.frontend
+        # Windows per forward pass: at most as many samples as ``patch_batch_size`` 3-s patches, so
+        # that long windows (the chord model's 24 s) keep activations, and memory, bounded.
+        windows = max(1, min(self.patch_batch_size, self.patch_batch_size * 65_536 // self.patch_samples))
         out = stitched_frames(samples, self._run_windows, self.patch_samples, frontend.output_hop_samples,
-                              frontend.output_offset_samples, batch_size=self.patch_batch_size)
+                              frontend.output_offset_samples, batch_size=windows)
         times = track_frame_times(len(samples), frontend.output_hop_samples, frontend.output_offset_samples,
                                   self.sample_rate)
         k = self.task.num_outputs
