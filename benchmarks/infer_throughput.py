@@ -27,8 +27,8 @@ from benchmarks.common import DEFAULT_ROOT, PeakRss, Stopwatch, machine, prepare
 from pipelines import infer, train
 from pipelines.common import load_config
 
-COLUMNS = {"actors": "actors", "cpus_per_actor": "CPU/actor", "tracks": "tracks", "audio_s": "audio (s)", "seconds": "wall (s)",
-           "audio_s_per_s": "audio s / s", "peak_rss_mib": "peak RSS per actor (MiB)"}
+COLUMNS = {"actors": "actors", "cpus_per_actor": "CPU/actor", "tracks": "tracks", "audio_s": "audio (s)",
+           "seconds": "wall (s)", "audio_s_per_s": "audio s / s", "peak_rss_mib": "peak RSS per actor (MiB)"}
 
 
 def ensure_checkpoint(base_overrides: list[str]) -> str:
@@ -67,8 +67,8 @@ def run(root: str | Path = DEFAULT_ROOT, actors: tuple[int, ...] = (1, 2), check
         with PeakRss(lambda title: "TrackPredictor" in title) as rss, Stopwatch() as clock:
             summary = infer.run(cfg)
         tracks, audio_s = tagged_audio_seconds(summary["tracks_dir"])
-        rows.append({"actors": n, "cpus_per_actor": cpus, "tracks": tracks, "audio_s": audio_s, "seconds": clock.seconds,
-                     "audio_s_per_s": audio_s / clock.seconds,
+        rows.append({"actors": n, "cpus_per_actor": cpus, "tracks": tracks, "audio_s": audio_s,
+                     "seconds": clock.seconds, "audio_s_per_s": audio_s / clock.seconds,
                      "peak_rss_mib": max(rss.peaks.values()) if rss.peaks else None})
         print(table(rows[-1:], COLUMNS, f"inference, {n} actor(s)"), flush=True)
     return rows

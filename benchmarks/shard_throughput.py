@@ -1,7 +1,7 @@
 """Sharding throughput against decode-only and a librosa loop, and a shard worker's peak RSS.
 
-    python -m benchmarks.shard_throughput [--root outputs/bench/shard] [--tracks 128] [--seconds 30]
-                                          [--workers 2] [--repeats 3] [--hour | --no-hour]
+    python -m benchmarks.shard_throughput [--root outputs/bench/shard] [--tracks 512] [--seconds 30]
+                                          [--tracks-per-shard 32] [--workers 2] [--repeats 3] [--no-hour]
 
 A catalogue of music-like tracks (harmonic notes and noise bursts) is rendered once under
 ``--root``, in equal parts 44.1 kHz stereo WAV (16-bit), FLAC, OGG/Vorbis and MP3, as in
@@ -10,15 +10,22 @@ A catalogue of music-like tracks (harmonic notes and noise bursts) is rendered o
 - **shard**: ``pipelines.shard`` on embedded Ray with ``--workers`` CPUs (decode, down-mix, soxr HQ
   resample to 22,050 Hz, FLAC encode, tar write, index and errors tables), timed after Ray has
   started and its workers are warm, into a fresh output folder each repeat;
-- **decode-only**: ``soundfile.read`` of each whole file to float32 at its own rate, in a pool of
-  ``--workers`` processes (the same parallelism) and in one process;
+- **decode-only**: each file decoded to float32 at its own rate and channel count, in a pool of
+  ``--workers`` processes (the same parallelism) and in one process: in 64 Ki-frame blocks as the
+  shard writer reads (``soundfile.blocks``), and whole (``soundfile.read``, which also pays for
+  allocating the whole array);
 - **decode + resample**: :func:`autotag.data.audio.decode_audio` (what sharding does before the
   FLAC encode), ``--workers`` processes;
 - **librosa loop**: ``librosa.load(path, sr=22050)`` file after file in one process.
 
+A second table splits one process's work per source format: decode only, + down-mix and
+resample, + FLAC encode (:func:`autotag.data.shards.encode_track`, the per-track work of a shard).
+
 Throughput is audio seconds per wall second, the best of ``--repeats`` turns (the methods take
 turns, so a change in the machine's load hits them all; Ray's workers run at the baselines'
-``nice``). With ``--hour`` a one-hour 44.1 kHz stereo FLAC is sharded next to short tracks, and
+``nice``). Beside it, audio seconds per CPU second: the CPU time of every process doing the work
+(for sharding: the driver and the whole embedded Ray, GCS and raylet included; for a pool: its
+workers), which a busy neighbour on a shared machine does not distort. With ``--hour`` a one-hour 44.1 kHz stereo FLAC is sharded next to short tracks, and
 the peak RSS (``VmHWM``) of each shard worker process is sampled, against the same measure on the
 30-s catalogue.
 
@@ -39,18 +46,25 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from autotag.data import manifest
-from autotag.data.audio import decode_audio
-from benchmarks.common import PeakRss, Stopwatch, machine, table
+from autotag.data import manifest, shards
+from autotag.data.audio import BLOCK_FRAMES, decode_audio
+from benchmarks.common import PeakRss, Stopwatch, descendants, machine, process_title, table
 from pipelines import shard
 from pipelines.common import init_ray, load_config
 
 DEFAULT_ROOT = "outputs/bench/shard"
+_TICKS = os.sysconf("SC_CLK_TCK")
 SOURCE_RATE = 44_100
 FORMATS = (("wav", "WAV", "PCM_16"), ("flac", "FLAC", "PCM_16"), ("ogg", "OGG", "VORBIS"),
            ("mp3", "MP3", "MPEG_LAYER_III"))
 COLUMNS = {"method": "method", "processes": "processes", "audio_s": "audio (s)", "seconds": "wall (s)",
-           "audio_s_per_s": "audio s / s", "shard_ratio": "shard ÷ this"}
+           "audio_s_per_s": "audio s / wall s", "shard_ratio": "shard ÷ this", "cpu_s": "CPU (s)",
+           "audio_s_per_cpu_s": "audio s / CPU s", "shard_cpu_ratio": "shard ÷ this, per CPU s"}
+
+
+FORMAT_COLUMNS = {"format": "format", "decode_x": "decode-only (blocks)",
+                  "resample_x": "+ down-mix + resample (decode_audio)", "encode_x": "+ FLAC encode (shard work)",
+                  "ratio": "shard work ÷ decode-only"}
 
 
 def music(seconds: float, seed: int, sr: int = SOURCE_RATE) -> np.ndarray:
@@ -114,6 +128,19 @@ def _read(path: str) -> int:
     return len(sf.read(path, dtype="float32")[0])
 
 
+def _read_blocks(path: str) -> int:
+    frames = 0
+    for block in sf.blocks(path, blocksize=BLOCK_FRAMES, dtype="float32", always_2d=True):
+        frames += len(block)
+    return frames
+
+
+def _encode(path: str) -> int:
+    spool, size, _ = shards.encode_track({"track_id": "x", "audio_path": path}, "train", None)
+    spool.close()
+    return size
+
+
 def _decode(path: str) -> int:
     return len(decode_audio(path).samples)
 
@@ -124,11 +151,48 @@ def _librosa(path: str) -> int:
     return len(librosa.load(path, sr=22_050)[0])
 
 
-def pool_seconds(fn: Callable[[str], int], files: list[str], pool: ProcessPoolExecutor | None) -> float:
-    """Wall time of ``fn`` over every file, in ``pool`` or (None) file after file in this process."""
-    with Stopwatch() as clock:
+def _process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+
+
+class CpuMeter:
+    """CPU seconds used by this process plus the processes ``pids()`` lists, over a ``with`` block.
+
+    On a shared machine wall time measures the neighbours too; CPU time measures the work.
+    """
+
+    def __init__(self, pids: Callable[[], list[int]]):
+        self.pids = pids
+
+    def __enter__(self) -> CpuMeter:
+        self._own, self._before = _own_cpu(), {pid: _process_cpu_seconds(pid) for pid in self.pids()}
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        after = {pid: _process_cpu_seconds(pid) for pid in self.pids()}
+        self.seconds = _own_cpu() - self._own + sum(t - self._before.get(pid, 0.0) for pid, t in after.items())
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def ray_processes() -> list[int]:
+    """This driver's embedded Ray: GCS, raylet, agents and workers (all of the pipeline's cost)."""
+    return [pid for pid in descendants(os.getpid()) if "ray" in process_title(pid)]
+
+
+def pool_seconds(fn: Callable[[str], int], files: list[str], pool: ProcessPoolExecutor | None) -> tuple[float, float]:
+    """Wall and CPU time of ``fn`` over every file, in ``pool`` or (None) file after file in this process."""
+    pids = (lambda: list(pool._processes)) if pool is not None else list  # noqa: SLF001 (the pool's worker pids)
+    with Stopwatch() as clock, CpuMeter(pids) as cpu:
         list(pool.map(fn, files, chunksize=1)) if pool is not None else [fn(f) for f in files]
-    return clock.seconds
+    return clock.seconds, cpu.seconds
 
 
 def shard_config(manifest_path: Path, out: Path, tracks_per_shard: int, workers: int) -> Any:
@@ -137,16 +201,17 @@ def shard_config(manifest_path: Path, out: Path, tracks_per_shard: int, workers:
                         f"runtime.num_cpus={workers}", "runtime.progress_bars=false"])
 
 
-def shard_seconds(manifest_path: Path, out: Path, workers: int) -> tuple[float, float]:
-    """Wall time of ``shard.run`` into a fresh folder, and the shard workers' peak RSS (MiB)."""
+def shard_seconds(manifest_path: Path, out: Path, workers: int, tracks_per_shard: int) -> tuple[float, float, float]:
+    """Wall and CPU time (driver and all of Ray) of ``shard.run`` into a fresh folder; workers' peak RSS (MiB)."""
     shutil.rmtree(out, ignore_errors=True)
-    cfg = shard_config(manifest_path, out, tracks_per_shard=8, workers=workers)
-    with PeakRss(lambda title: "write_span" in title, interval_s=0.2) as rss, Stopwatch() as clock:
+    cfg = shard_config(manifest_path, out, tracks_per_shard=tracks_per_shard, workers=workers)
+    with PeakRss(lambda title: "write_span" in title, interval_s=0.2) as rss, Stopwatch() as clock, \
+            CpuMeter(ray_processes) as cpu:
         summary = shard.run(cfg)
     shutil.rmtree(out, ignore_errors=True)
     if summary["errors"]:
         raise RuntimeError(f"benchmark catalogue had errors: {summary}")
-    return clock.seconds, max(rss.peaks.values(), default=0.0)
+    return clock.seconds, cpu.seconds, max(rss.peaks.values(), default=0.0)
 
 
 def warm_up(manifest_path: Path, root: Path, workers: int) -> None:
@@ -173,8 +238,8 @@ def hour_peak_rss(root: Path, workers: int) -> dict[str, Any]:
             "peak_rss_mib": max(rss.peaks.values(), default=float("nan"))}
 
 
-def run(root: str | Path = DEFAULT_ROOT, tracks: int = 128, seconds: float = 30.0, workers: int = 2,
-        repeats: int = 3, hour: bool = True) -> dict[str, Any]:
+def run(root: str | Path = DEFAULT_ROOT, tracks: int = 512, seconds: float = 30.0, workers: int = 2,
+        repeats: int = 3, hour: bool = True, tracks_per_shard: int = 32) -> dict[str, Any]:
     """Every measurement on one catalogue; rows for :func:`report` plus the memory figures.
 
     The methods take turns within each repeat (so a change in the machine's load hits them all)
@@ -187,39 +252,63 @@ def run(root: str | Path = DEFAULT_ROOT, tracks: int = 128, seconds: float = 30.
     for f in files:  # page cache: every method reads warm files
         Path(f).read_bytes()
     warm_up(manifest_path, root, workers)
-    methods = [("decode-only (soundfile.read)", _read, workers), ("decode-only (soundfile.read)", _read, 1),
-               ("decode + resample (decode_audio)", _decode, workers), ("librosa.load(sr=22050) loop", _librosa, 1)]
-    times: dict[int, list[float]] = {k: [] for k in range(len(methods) + 1)}
+    methods = [("decode-only, 64 Ki-frame blocks (soundfile.blocks)", _read_blocks, workers),
+               ("decode-only, whole file (soundfile.read)", _read, workers),
+               ("decode-only, 64 Ki-frame blocks (soundfile.blocks)", _read_blocks, 1),
+               ("decode + down-mix + resample (decode_audio)", _decode, workers),
+               ("librosa.load(sr=22050) loop", _librosa, 1)]
+    times: dict[int, list[tuple[float, float]]] = {k: [] for k in range(len(methods) + 1)}
     shard_peak = 0.0
     with ProcessPoolExecutor(workers) as pool:
-        for fn in (_read, _decode, _librosa):  # start the processes and do every first call untimed
+        for fn in (_read, _read_blocks, _decode, _librosa):  # start the processes; no first call is timed
             list(pool.map(fn, files[:workers]))
             fn(files[0])
         for _ in range(repeats):
-            seconds_, peak = shard_seconds(manifest_path, root / "shards-bench", workers)
-            times[0].append(seconds_)
+            wall, cpu, peak = shard_seconds(manifest_path, root / "shards-bench", workers, tracks_per_shard)
+            times[0].append((wall, cpu))
             shard_peak = max(shard_peak, peak)
             for k, (_, fn, processes) in enumerate(methods, start=1):
                 times[k].append(pool_seconds(fn, files, pool if processes > 1 else None))
     rows = [{"method": "shard (pipelines.shard, Ray Data)", "processes": workers}]
     rows += [{"method": label, "processes": processes} for label, _, processes in methods]
     for k, row in enumerate(rows):
-        row.update(audio_s=audio_s, seconds=min(times[k]), audio_s_per_s=audio_s / min(times[k]))
+        wall, cpu = min(w for w, _ in times[k]), min(c for _, c in times[k])
+        row.update(audio_s=audio_s, seconds=wall, audio_s_per_s=audio_s / wall, cpu_s=cpu,
+                   audio_s_per_cpu_s=audio_s / cpu)
     for row in rows:
         row["shard_ratio"] = rows[0]["audio_s_per_s"] / row["audio_s_per_s"]
-    result = {"rows": rows, "tracks": tracks, "track_seconds": seconds, "shard_peak_rss_mib": shard_peak,
+        row["shard_cpu_ratio"] = rows[0]["audio_s_per_cpu_s"] / row["audio_s_per_cpu_s"]
+    result = {"rows": rows, "tracks": tracks, "track_seconds": seconds, "tracks_per_shard": tracks_per_shard,
+              "shard_peak_rss_mib": shard_peak,
               "machine": machine()}
+    result["formats"] = format_rows(files, repeats)
     if hour:
         result["hour"] = hour_peak_rss(root, workers)
     return result
 
 
+def format_rows(files: list[str], repeats: int, per_format: int = 8) -> list[dict[str, Any]]:
+    """Where the time goes, per source format, in this process: decode, + resample, + FLAC encode."""
+    stages = {"decode_x": _read_blocks, "resample_x": _decode, "encode_x": _encode}
+    rows = []
+    for ext, fmt, _ in FORMATS:
+        chosen = [f for f in files if f.endswith(f".{ext}")][:per_format]
+        audio_s = sum(sf.info(f).duration for f in chosen)
+        best = {key: min(pool_seconds(fn, chosen, None)[1] for _ in range(repeats)) for key, fn in stages.items()}
+        row = {"format": fmt, **{key: audio_s / seconds for key, seconds in best.items()}}
+        row["ratio"] = row["encode_x"] / row["decode_x"]
+        rows.append(row)
+    return rows
+
+
 def report(result: dict[str, Any]) -> str:
     title = (f"Sharding throughput: {result['tracks']} tracks × {result['track_seconds']:g} s, 44.1 kHz stereo "
-             f"WAV/FLAC/OGG/MP3 → 22,050 Hz mono FLAC shards — {result['machine']}")
+             f"WAV/FLAC/OGG/MP3 → 22,050 Hz mono FLAC shards of {result['tracks_per_shard']} tracks — "
+             f"{result['machine']}")
     text = table(result["rows"], COLUMNS, title)
     text += f"\nShard worker peak RSS (VmHWM) on these {result['track_seconds']:g}-s tracks: " \
             f"{result['shard_peak_rss_mib']:.0f} MiB.\n"
+    text += "\n" + table(result["formats"], FORMAT_COLUMNS, "Per source format, one process (audio s / CPU s)")
     if "hour" in result:
         hour = result["hour"]
         text += (f"With a one-hour 44.1 kHz stereo FLAC (+3 short tracks, {hour['audio_s']:.0f} s of audio, "
@@ -231,14 +320,15 @@ def report(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=DEFAULT_ROOT)
-    parser.add_argument("--tracks", type=int, default=128)
+    parser.add_argument("--tracks", type=int, default=512)
+    parser.add_argument("--tracks-per-shard", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--hour", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = run(args.root, args.tracks, args.seconds, args.workers, args.repeats, args.hour)
+    result = run(args.root, args.tracks, args.seconds, args.workers, args.repeats, args.hour, args.tracks_per_shard)
     print("\n" + report(result))
     print(f"(benchmark wall time {time.perf_counter() - started:.0f} s)")
     return 0

@@ -58,8 +58,7 @@ def in_memory_loop(config: dict[str, Any]) -> None:
     history = []
     for epoch in range(hp["max_epochs"]):
         order = torch.randperm(len(audio), generator=torch.Generator().manual_seed(hp["seed"] + epoch))
-        batches = ({"audio": audio[i], "target": target[i]} for i in order.split(hp["batch_size"])
-                   if len(i) == hp["batch_size"])
+        batches = ({"audio": audio[i], "target": target[i]} for i in order.split(hp["batch_size"]))
         began = time.perf_counter()
         stats = run_epoch(model, batches, task, device, optimizer)
         history.append(stats["examples"] / max(time.perf_counter() - began, 1e-9))

@@ -26,8 +26,7 @@ import pyarrow.parquet as pq
 from autotag.config import AutotagConfig, ShardConfig
 from autotag.data import manifest, shards, synthetic
 from autotag.data.adapters import ADAPTERS
-from autotag.data.adapters.common import is_uri
-from autotag.data.audio import filesystem_and_path
+from autotag.data.audio import filesystem_and_path, is_uri
 from pipelines.common import cli, init_ray
 
 log = logging.getLogger("autotag.shard")

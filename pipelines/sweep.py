@@ -31,7 +31,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from autotag.config import AutotagConfig, from_container
+from autotag.config import AutotagConfig, ConfigError, from_container
 from autotag.train import checkpoint
 from autotag.train import sweep as plans
 from pipelines import evaluate, infer, shard, train
@@ -62,20 +62,20 @@ def compose_trials(cfg: AutotagConfig, overrides: Sequence[str]) -> list[TrialRu
 
     Raises
     ------
-    ValueError
-        ``cfg`` was not composed from ``overrides``, or two trials share a run id.
+    SweepError
+        ``cfg`` was not composed from ``overrides``, a malformed sweep, or two trials sharing a run id.
     ConfigError
         A trial's overrides do not compose (unknown group, key or value).
     """
     # An absolute root: Tune runs trials in another working directory.
     base = [*(o for o in overrides if not o.startswith("paths.root=")), f"paths.root={cfg.paths.root}"]
     if load_config(base).to_dict() != cfg.to_dict():
-        raise ValueError("sweep: cfg must be the config composed from `overrides` (they compose every trial)")
+        raise plans.SweepError("sweep: cfg must be the config composed from `overrides` (they compose every trial)")
     runs: dict[str, TrialRun] = {}
     for trial in plans.plan(cfg.sweep.combinations, cfg.sweep.grid):
         run_id = load_config([*base, *trial.overrides]).run_id + trial.suffix
         if run_id in runs:
-            raise ValueError(f"sweep: two trials would share run_id {run_id!r} ({list(trial.overrides)}); "
+            raise plans.SweepError(f"sweep: two trials would share run_id {run_id!r} ({list(trial.overrides)}); "
                              f"set run_id in one of the combinations")
         command = [*base, *trial.overrides, plans.format_override("run_id", run_id)]
         runs[run_id] = TrialRun(run_id, trial.settings, command, load_config(command))
@@ -187,7 +187,11 @@ def run(cfg: AutotagConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    return cli(functools.partial(run, overrides=[a for a in args if not a.startswith("-")]), argv=args)
+    try:
+        return cli(functools.partial(run, overrides=[a for a in args if not a.startswith("-")]), argv=args)
+    except (ConfigError, plans.SweepError) as exc:  # a trial that does not compose, before any training
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

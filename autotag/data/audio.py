@@ -24,9 +24,9 @@ go on.
 
 from __future__ import annotations
 
-import functools
 import io
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,6 @@ import soundfile as sf
 import soxr
 
 from autotag import SAMPLE_RATE
-from autotag.data.adapters.common import is_uri
 
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 192_000
@@ -50,6 +49,14 @@ RESAMPLER_QUALITY = "HQ"
 """The soxr preset, as in ``librosa.load(res_type="soxr_hq")``."""
 _REMOTE_BUFFER_BYTES = 1 << 20  # read-ahead for object stores: one request per MiB, not per libsndfile read
 _MPEG_SHORTFALL = 0.01  # MP3 headers may estimate the length; tolerate 1 % less before calling it truncated
+
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")  # as autotag.data.adapters.common.is_uri, without its imports
+
+
+def is_uri(location: str | Path) -> bool:
+    """Whether ``location`` is a URI (``s3://bucket/key``, ``file:///x``) rather than a local path."""
+    return bool(_URI.match(str(location)))
 
 
 class AudioDecodeError(ValueError):
@@ -88,14 +95,23 @@ def resample(y: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RATE) ->
     return soxr.resample(y, source_rate, target_rate, quality=RESAMPLER_QUALITY).astype(np.float32, copy=False)
 
 
-@functools.lru_cache(maxsize=64)
-def _filesystem_for(scheme: str, netloc: str, example: str) -> tuple[pafs.FileSystem, str]:
-    """One filesystem per scheme and host/bucket (creating an S3 one costs a network round trip)."""
-    filesystem, path = pafs.FileSystem.from_uri(example)
-    rest = unquote(urlparse(example).path)
-    if not path.endswith(rest):
-        raise ValueError(f"cannot map URI {example!r} to a filesystem path (got {path!r})")
-    return filesystem, path[: len(path) - len(rest)]
+_FILESYSTEMS: dict[tuple[str, str], tuple[pafs.FileSystem, str]] = {}
+
+
+def _filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem of ``uri`` and the prefix its paths take (``bucket`` for ``s3://bucket/...``).
+
+    One per scheme and host or bucket: creating an S3 filesystem costs a network round trip.
+    """
+    parsed = urlparse(uri)
+    key = (parsed.scheme, parsed.netloc)
+    if key not in _FILESYSTEMS:
+        filesystem, path = pafs.FileSystem.from_uri(uri)
+        rest = unquote(parsed.path)
+        if not path.endswith(rest):
+            raise ValueError(f"cannot map URI {uri!r} to a filesystem path (got {path!r})")
+        _FILESYSTEMS[key] = filesystem, path[: len(path) - len(rest)]
+    return _FILESYSTEMS[key]
 
 
 def filesystem_and_path(location: str | Path) -> tuple[pafs.FileSystem, str]:
@@ -108,9 +124,8 @@ def filesystem_and_path(location: str | Path) -> tuple[pafs.FileSystem, str]:
     text = str(location)
     if not is_uri(text):
         return pafs.LocalFileSystem(), os.path.abspath(text)
-    parsed = urlparse(text)
-    filesystem, prefix = _filesystem_for(parsed.scheme, parsed.netloc, text)
-    return filesystem, prefix + unquote(parsed.path)
+    filesystem, prefix = _filesystem_for(text)
+    return filesystem, prefix + unquote(urlparse(text).path)
 
 
 def _check_file(source: str | Path, label: str) -> tuple[pafs.FileSystem, str] | None:
@@ -165,13 +180,15 @@ def _downmix(block: np.ndarray) -> np.ndarray:
     division), but column by column: numpy's reduction across a short inner axis is slower
     than decoding the file. From 8 channels numpy sums pairwise, so that case is left to it.
     """
-    if block.shape[1] >= 8:
+    channels = block.shape[1]
+    if channels == 1:
+        return block[:, 0].copy()
+    if channels >= 8:
         return block.mean(axis=1)
-    mono = block[:, 0].copy()
-    for c in range(1, block.shape[1]):
+    mono = np.add(block[:, 0], block[:, 1])
+    for c in range(2, channels):
         mono += block[:, c]
-    if block.shape[1] > 1:
-        mono /= np.float32(block.shape[1])
+    mono /= np.float32(channels)
     return mono
 
 

@@ -48,6 +48,10 @@ _BARE = re.compile(r"^[A-Za-z_][\w\-./]*$")
 _KEYWORDS = {"null", "true", "false", "nan", "inf"}
 
 
+class SweepError(ValueError):
+    """A sweep that cannot be planned: a malformed combination or grid, or clashing trials."""
+
+
 @dataclass(frozen=True)
 class Trial:
     """One point of a sweep: its settings (key → value), as Hydra overrides, and its run-id suffix."""
@@ -62,7 +66,7 @@ def format_value(value: Any) -> str:
 
     Raises
     ------
-    ValueError
+    SweepError
         A value of a type that has no override syntax.
     """
     if value is None:
@@ -79,7 +83,7 @@ def format_value(value: Any) -> str:
         return "[" + ",".join(format_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ",".join(f"{k}:{format_value(v)}" for k, v in value.items()) + "}"
-    raise ValueError(f"sweep value {value!r}: expected a number, string, bool, null, list or mapping")
+    raise SweepError(f"sweep value {value!r}: expected a number, string, bool, null, list or mapping")
 
 
 def format_override(key: str, value: Any) -> str:
@@ -94,7 +98,7 @@ def _suffix_part(key: str, value: Any) -> str:
 def _check_keys(keys: Iterable[Any], where: str) -> None:
     for key in keys:
         if not isinstance(key, str) or not key or key.startswith(("+", "~")):
-            raise ValueError(f"{where}: key {key!r} must be a config group or a dotted key (no +/~ prefix)")
+            raise SweepError(f"{where}: key {key!r} must be a config group or a dotted key (no +/~ prefix)")
 
 
 def plan(combinations: Sequence[Mapping[str, Any]], grid: Mapping[str, Sequence[Any]] | None) -> list[Trial]:
@@ -104,7 +108,7 @@ def plan(combinations: Sequence[Mapping[str, Any]], grid: Mapping[str, Sequence[
 
     Raises
     ------
-    ValueError
+    SweepError
         A combination that is not a mapping, a grid entry that is not a non-empty list, a key
         set both by a combination and by the grid, or two identical trials.
 
@@ -117,22 +121,22 @@ def plan(combinations: Sequence[Mapping[str, Any]], grid: Mapping[str, Sequence[
     _check_keys(grid, "sweep.grid")
     for key, values in grid.items():
         if not isinstance(values, (list, tuple)) or not values:
-            raise ValueError(f"sweep.grid.{key}: expected a non-empty list of values, got {values!r}")
+            raise SweepError(f"sweep.grid.{key}: expected a non-empty list of values, got {values!r}")
     combos = list(combinations) or [{}]
     trials, seen = [], set()
     for i, combo in enumerate(combos):
         if not isinstance(combo, Mapping):
-            raise ValueError(f"sweep.combinations[{i}]: expected a mapping of overrides, got {combo!r}")
+            raise SweepError(f"sweep.combinations[{i}]: expected a mapping of overrides, got {combo!r}")
         _check_keys(combo, f"sweep.combinations[{i}]")
         if clash := sorted(set(combo) & set(grid)):
-            raise ValueError(f"sweep.combinations[{i}]: {clash} also in sweep.grid; set each key in one place")
+            raise SweepError(f"sweep.combinations[{i}]: {clash} also in sweep.grid; set each key in one place")
         for point in itertools.product(*grid.values()):
-            settings = {**combo, **dict(zip(grid, point))}
+            settings = {**combo, **dict(zip(grid, point, strict=True))}
             overrides = tuple(format_override(k, v) for k, v in settings.items())
             if overrides in seen:
-                raise ValueError(f"sweep: trial {list(overrides)} appears twice")
+                raise SweepError(f"sweep: trial {list(overrides)} appears twice")
             seen.add(overrides)
-            suffix = "".join(f"-{_suffix_part(k, v)}" for k, v in zip(grid, point) if "." in k)
+            suffix = "".join(f"-{_suffix_part(k, v)}" for k, v in zip(grid, point, strict=True) if "." in k)
             trials.append(Trial(settings, overrides, suffix))
     return trials
 

@@ -50,7 +50,7 @@ def test_shards_hold_every_good_track_and_errors_name_the_bad_ones(run):
 def test_checkpoint_carries_config_vocabulary_and_history(run):
     meta = json.loads((Path(run["train"]["best_checkpoint"]) / "meta.json").read_text())
     assert meta["task"]["vocabulary"] == sorted(meta["task"]["vocabulary"]) and len(meta["task"]["vocabulary"]) == 10
-    assert meta["config"]["train"]["batch_size"] == 32 and meta["model"]["frontend"] == "lms_conv2d"
+    assert meta["config"]["train"]["batch_size"] == 16 and meta["model"]["frontend"] == "lms_conv2d"
     assert meta["epoch"] == run["train"]["best_epoch"]
     assert (Path(run["train"]["best_checkpoint"]) / "model.safetensors").exists()
     history = pq.read_table(run["train"]["history"]).to_pandas()

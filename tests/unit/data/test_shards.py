@@ -52,10 +52,15 @@ def test_every_good_track_once_with_labels_every_bad_track_as_error(tmp_path):
     results = [shards.write_shard(p, tmp_path / "out") for p in shards.plan_shards(table, 3)]
     samples = {key: (y, meta) for r in results for key, y, meta in shards.iter_shard(r.path)}
     assert sorted(samples) == [f"good-{i}" for i in range(5)]
+    flacs = {}
+    for r in results:
+        with tarfile.open(r.path) as tar:
+            flacs.update({m.name[: -len(".flac")]: tar.extractfile(m).read() for m in tar if m.name.endswith(".flac")})
     for i in range(5):
         y, meta = samples[f"good-{i}"]
         expected = decode_audio(tmp_path / f"g{i}.wav").samples
         assert np.max(np.abs(y - expected)) <= 1 / 32768 + 1e-6  # FLAC 16-bit precision
+        assert flacs[f"good-{i}"] == encode_flac(expected)  # streamed encoding = decode then encode, bit for bit
         assert meta["labels"] == {"genre": f"g{i % 3}"} and meta["sample_rate"] == 22_050
         assert meta["duration_s"] == pytest.approx(len(expected) / 22_050)
     errors = {e["track_id"]: e for e in shards.errors_table(results).to_pylist()}
