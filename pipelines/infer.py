@@ -70,6 +70,22 @@ def source_dataset(cfg: AutotagConfig, done: set[str]):
     return ray.data.from_arrow(todo).repartition(blocks), todo.num_rows
 
 
+def actor_cpus(cfg: AutotagConfig) -> float:
+    """CPUs per predictor actor: as configured, but leaving at least one CPU of the cluster to the
+    tasks that feed the pool (a pool holding every CPU stalls Ray Data silently)."""
+    import ray
+
+    total = ray.cluster_resources().get("CPU", 1.0)
+    wanted = cfg.infer.cpus_per_actor
+    if cfg.infer.num_actors * wanted > total - 1.0:
+        fitted = max(0.25, (total - 1.0) / cfg.infer.num_actors)
+        if fitted < wanted:
+            log.warning("infer: %d actors x %.2f CPU would leave no CPU for reading on this %.0f-CPU cluster; "
+                        "using %.2f CPU per actor", cfg.infer.num_actors, wanted, total, fitted)
+            return fitted
+    return wanted
+
+
 def predictor_kwargs(cfg: AutotagConfig) -> dict[str, Any]:
     return {"checkpoint_dir": cfg.infer.checkpoint, "patch_batch_size": cfg.infer.patch_batch_size,
             "aggregate": cfg.infer.aggregate, "max_duration_s": cfg.infer.max_duration_s,
@@ -102,7 +118,7 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
         predictions = dataset.map_batches(
             TrackPredictor, batch_size=cfg.infer.tracks_per_batch, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=cfg.infer.num_actors),
-            num_cpus=cfg.infer.cpus_per_actor, num_gpus=cfg.infer.gpus_per_actor,
+            num_cpus=actor_cpus(cfg), num_gpus=cfg.infer.gpus_per_actor,
             fn_constructor_kwargs=predictor_kwargs(cfg))
         for batch in predictions.iter_batches(batch_size=cfg.infer.rows_per_file, batch_format="numpy"):
             writer.write(output_tables(batch, cfg.run_id, task, model_name, cfg.infer.checkpoint,
