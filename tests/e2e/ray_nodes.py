@@ -11,10 +11,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+
+
+def short_temp_dir() -> Path:
+    """A Ray ``--temp-dir`` short enough for its AF_UNIX socket paths (at most 107 bytes),
+    which pytest's deep ``tmp_path`` folders can exceed. The caller removes it."""
+    return Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
 
 
 def free_port() -> int:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 
 import duckdb
 import pytest
 
-from tests.e2e.ray_nodes import BIN, REPO, Node, free_port
+from tests.e2e.ray_nodes import BIN, REPO, Node, free_port, short_temp_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -28,7 +29,7 @@ def ray_cli(*args: str, env: dict[str, str], timeout: float = 600, check: bool =
 @pytest.fixture(scope="module")
 def head(tmp_path_factory):
     """A Ray head on free local ports with token authentication; exactly its processes are stopped."""
-    temp_dir = tmp_path_factory.mktemp("ray")
+    temp_dir = short_temp_dir()
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "RAY_AUTH_MODE": "token",
            "RAY_USAGE_STATS_ENABLED": "0"}
     ray_cli("get-auth-token", "--generate", env=env)
@@ -48,6 +49,7 @@ def head(tmp_path_factory):
         yield {"env": env, "address": address, "gcs": f"127.0.0.1:{gcs}"}
     finally:
         node.stop()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_submitting_without_the_token_is_refused(head):

@@ -28,6 +28,7 @@ job, is tests/e2e/test_job_submit.py's):
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import subprocess
 import time
@@ -40,7 +41,7 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-from tests.e2e.ray_nodes import BIN, REPO, Node, free_port
+from tests.e2e.ray_nodes import BIN, REPO, Node, free_port, short_temp_dir
 
 RUN_ID = "multinode"
 NODE_CPUS = 3          # on each node
@@ -57,6 +58,7 @@ TRAIN = ["train.num_workers=2", f"train.cpus_per_worker={TRAIN_WORKER_CPUS}", "t
 class Cluster:
     def __init__(self, env: dict[str, str], token: str, tmp: Path):
         self.env, self.token, self.tmp, self.nodes = env, token, tmp, {}
+        self.ray_tmp = short_temp_dir()
         self.gcs = f"127.0.0.1:{free_port()}"
         self.address = f"http://127.0.0.1:{free_port()}"
         self.root = tmp / "out"
@@ -71,16 +73,17 @@ class Cluster:
             "--head", f"--port={self.gcs.split(':')[1]}", "--dashboard-host=127.0.0.1",
             f"--dashboard-port={self.address.rsplit(':', 1)[1]}", '--resources={"head": 2}', *common,
             f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}",
-            f"--temp-dir={self.tmp / 'head'}"], self.env, self.tmp)
+            f"--temp-dir={self.ray_tmp / 'head'}"], self.env, self.tmp)
         self.wait_for_nodes(1)
         self.nodes["worker"] = Node("worker", [
             f"--address={self.gcs}", *common, f"--dashboard-agent-listen-port={free_port()}",
-            f"--temp-dir={self.tmp / 'worker'}"], self.env, self.tmp)
+            f"--temp-dir={self.ray_tmp / 'worker'}"], self.env, self.tmp)
         self.node_ids = {("head" if n["is_head_node"] else "worker"): n["node_id"] for n in self.wait_for_nodes(2)}
 
     def stop(self) -> None:
         for node in reversed(list(self.nodes.values())):
             node.stop()
+        shutil.rmtree(self.ray_tmp, ignore_errors=True)
 
     def ray(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         result = subprocess.run([str(BIN / "ray"), *args], env=self.env, cwd=REPO, capture_output=True, text=True,
