@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autotag.data.audio import is_uri
 from autotag.data.synthetic.spec import SyntheticSpec
 
 
@@ -270,10 +271,6 @@ def from_container(cls: type, data: Any, where: str = "config") -> Any:
             continue
         kwargs[name] = _convert(hints[name], data[name], key)
     return cls(**kwargs)
-
-
-def is_uri(path: str) -> bool:
-    return "://" in path
 
 
 def absolute_paths(paths: dict[str, str], base: Path) -> dict[str, str]:

@@ -51,7 +51,7 @@ _REMOTE_BUFFER_BYTES = 1 << 20  # read-ahead for object stores: one request per 
 _MPEG_SHORTFALL = 0.01  # MP3 headers may estimate the length; tolerate 1 % less before calling it truncated
 
 
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")  # as autotag.data.adapters.common.is_uri, without its imports
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def is_uri(location: str | Path) -> bool:

@@ -23,10 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.fs as pafs
 import torch
 
-from autotag.data.adapters.common import is_uri
 from autotag.data.audio import AudioDecodeError, DecodedAudio, decode_audio
 from autotag.data.patches import patch_starts
 from autotag.infer.decode import activity_segments, chord_segments
@@ -37,17 +35,9 @@ AGGREGATES = ("mean", "max")
 
 
 def load_audio(path: str | None, data: bytes | None, name: str, max_duration_s: float | None) -> DecodedAudio:
-    """Decode a local file, a URI (read through pyarrow) or in-memory bytes."""
+    """Decode in-memory bytes, or a local file or URI (``decode_audio`` streams both in blocks)."""
     if data is not None:
         return decode_audio(bytes(data), max_duration_s=max_duration_s, name=name)
-    if path is not None and is_uri(path):
-        try:
-            filesystem, inner = pafs.FileSystem.from_uri(path)
-            with filesystem.open_input_file(inner) as handle:
-                payload = handle.read()
-        except (OSError, ValueError) as exc:
-            raise AudioDecodeError(path, f"cannot read ({exc})") from None
-        return decode_audio(payload, max_duration_s=max_duration_s, name=path)
     return decode_audio(str(path), max_duration_s=max_duration_s)
 
 

@@ -27,8 +27,9 @@ import torch
 import torch.nn.functional as F
 
 from autotag.data import chords
+from autotag.models.heads import TASK_KINDS
 
-KINDS = ("multiclass", "multilabel", "frame_multiclass", "frame_multilabel")
+KINDS = TASK_KINDS
 IGNORE_INDEX = chords.EXCLUDED_INDEX
 
 

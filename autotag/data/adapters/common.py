@@ -12,11 +12,11 @@ from typing import Any
 import pyarrow as pa
 
 from autotag.data import manifest, splits
+from autotag.data.audio import is_uri
 from autotag.data.chords import reduce_to_majmin
 from autotag.data.splits import AUDIO_EXTENSIONS, SplitSpec
 
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
 
 def track_id_from_path(relative_path: str) -> str:
@@ -37,11 +37,6 @@ def track_id_from_path(relative_path: str) -> str:
     if not track_id:
         raise ValueError(f"cannot derive a track id from path {relative_path!r}")
     return track_id
-
-
-def is_uri(path: str) -> bool:
-    """Whether ``path`` is a URI (``s3://...``) rather than a local path."""
-    return bool(_URI.match(path))
 
 
 def join_audio_path(audio_root: Path | str, relative: str) -> str:
