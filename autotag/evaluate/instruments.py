@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import precision_recall_fscore_support
 
 from autotag.evaluate.common import check_names, f_measure, safe_ratio, warn
 

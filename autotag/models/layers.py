@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn import functional as F
 
 
 def time_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:

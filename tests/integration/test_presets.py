@@ -105,7 +105,6 @@ def test_instruments(ray_session, tmp_path):
     labels = manifest.label_vocabulary(manifest.read(cfg.dataset.manifest), "instruments")
     predicted = duckdb.sql(f"SELECT track_id, start_s, end_s, instrument FROM "
                            f"read_parquet('{run['infer']['instruments_dir']}/*.parquet')").fetchall()
-    hits = baseline_hits = count = 0
     reference_all, predicted_all = [], []
     for track_id, segments, duration in zip(test["track_id"], test["instruments"], test["duration_s"]):
         times = np.arange(0.025, duration, 0.05)
