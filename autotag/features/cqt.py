@@ -48,6 +48,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from autotag import SAMPLE_RATE
+from autotag.features.timebase import CentredFrames
 
 HANN_BANDWIDTH = 1.50018310546875
 """Equivalent noise bandwidth of the Hann window, in bins (librosa's ``window_bandwidth``)."""
@@ -106,7 +107,7 @@ class _OctaveConv(nn.Module):
         return torch.sqrt(real * real + imag * imag)
 
 
-class ConstantQ(nn.Module):
+class ConstantQ(CentredFrames):
     """Waveform ``(B, N)`` → constant-Q magnitude ``(B, n_bins, 1 + N // hop_length)``.
 
     Matches ``np.abs(librosa.cqt(y, sr, hop_length, fmin, n_bins, bins_per_octave,
@@ -157,19 +158,6 @@ class ConstantQ(nn.Module):
             _OctaveConv(kernels[start : start + bins_per_octave], scales[start : start + bins_per_octave],
                         hop_length)
             for start in range(0, n_bins, bins_per_octave))
-
-    @property
-    def frame_rate(self) -> float:
-        """Frames per second."""
-        return self.sample_rate / self.hop_length
-
-    def num_frames(self, num_samples: int | torch.Tensor) -> int | torch.Tensor:
-        """Frames produced for ``num_samples`` input samples (centred framing)."""
-        return 1 + num_samples // self.hop_length
-
-    def samples_for_frames(self, num_frames: int) -> int:
-        """The smallest input length that yields ``num_frames`` frames."""
-        return (num_frames - 1) * self.hop_length
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Magnitudes of ``wave`` ``(B, N)``, lowest bin first (float32 whatever the autocast)."""

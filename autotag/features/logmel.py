@@ -17,13 +17,13 @@ import warnings
 
 import torch
 import torchaudio
-from torch import nn
 from torch.nn import functional as F
 
 from autotag import SAMPLE_RATE
+from autotag.features.timebase import CentredFrames
 
 
-class LogMel(nn.Module):
+class LogMel(CentredFrames):
     """Waveform ``(B, N)`` → log-mel ``(B, n_mels, 1 + N // hop_length)``.
 
     Parameters
@@ -60,19 +60,6 @@ class LogMel(nn.Module):
         # Both are derived from the arguments, so they stay out of checkpoints.
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
         self.register_buffer("filterbank", filterbank.T.contiguous(), persistent=False)
-
-    @property
-    def frame_rate(self) -> float:
-        """Frames per second."""
-        return self.sample_rate / self.hop_length
-
-    def num_frames(self, num_samples: int | torch.Tensor) -> int | torch.Tensor:
-        """Frames produced for ``num_samples`` input samples (centred framing)."""
-        return 1 + num_samples // self.hop_length
-
-    def samples_for_frames(self, num_frames: int) -> int:
-        """The smallest input length that yields ``num_frames`` frames."""
-        return (num_frames - 1) * self.hop_length
 
     def power_spectrogram(self, wave: torch.Tensor) -> torch.Tensor:
         """``|STFT|²`` of ``wave`` ``(B, N)``: ``(B, n_fft // 2 + 1, frames)``."""
