@@ -59,6 +59,22 @@ def _cfg(root: Path, run_id: str, *extra: str):
                         "infer.tracks_per_batch=2", *extra])
 
 
+N_MANY = 240
+
+
+@pytest.fixture(scope="module")
+def many_tracks(tmp_path_factory) -> Path:
+    """240 half-second tracks plus one broken file: enough work that a kill lands mid-run on any machine."""
+    music = tmp_path_factory.mktemp("many") / "music"
+    rng = np.random.default_rng(1)
+    for i in range(N_MANY):
+        path = music / f"disc{i % 8}" / f"t{i:03d}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, 0.1 * rng.standard_normal(8_000), 16_000)
+    (music / "broken.wav").write_text("not audio")
+    return music
+
+
 def _tracks(root: Path, run_id: str) -> list[tuple[str, str]]:
     return duckdb.sql(f"SELECT track_id, status FROM read_parquet('{root}/predictions/tracks/{run_id}/*.parquet') "
                       "ORDER BY track_id").fetchall()
@@ -96,46 +112,39 @@ def _predictor_pids() -> list[int]:
     return pids
 
 
-def test_killed_actor_loses_and_duplicates_nothing(ray_session, catalogue):
+def test_killed_actor_loses_and_duplicates_nothing(ray_session, catalogue, many_tracks):
+    """SIGKILL the predictor actor once it has delivered its first part; Ray restarts it and
+    the run still writes every track exactly once."""
     before = set(_predictor_pids())
+    parts = catalogue / "predictions" / "tracks" / "killed"
     killed = []
 
-    def kill_one_predictor():
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            fresh = [pid for pid in _predictor_pids() if pid not in before]
-            if fresh:
-                time.sleep(1.5)  # let it work on a batch first
-                os.kill(fresh[0], signal.SIGKILL)
-                killed.append(fresh[0])
-                return
-            time.sleep(0.1)
+    def kill_the_predictor():
+        deadline = time.time() + 120
+        while time.time() < deadline and not any(parts.glob("part-*.parquet")):
+            time.sleep(0.01)
+        fresh = [pid for pid in _predictor_pids() if pid not in before]
+        if fresh:
+            os.kill(fresh[0], signal.SIGKILL)
+            killed.append(fresh[0])
 
-    thread = threading.Thread(target=kill_one_predictor, daemon=True)
+    thread = threading.Thread(target=kill_the_predictor, daemon=True)
     thread.start()
-    result = infer.run(_cfg(catalogue, "killed", "infer.num_actors=1"))
+    result = infer.run(_cfg(catalogue, "killed", "infer.num_actors=1", f"infer.input={many_tracks}",
+                            "infer.rows_per_file=2"))
     thread.join(timeout=5)
     assert killed, "no predictor actor was found to kill"
     rows = _tracks(catalogue, "killed")
-    assert len(rows) == len({t for t, _ in rows}) == N_GOOD + 2
-    assert result["tracks_ok"] == N_GOOD
+    assert len(rows) == len({t for t, _ in rows}) == N_MANY + 1
+    assert result["tracks_ok"] == N_MANY
 
 
-N_CRASH = 240
-
-
-def test_crash_then_rerun_gives_every_track_exactly_once(catalogue, tmp_path):
+def test_crash_then_rerun_gives_every_track_exactly_once(catalogue, many_tracks, tmp_path):
     """SIGKILL the whole infer process group as soon as its first part lands, then re-run.
 
     The folder holds many short tracks and each part two of them, so the run is still writing
     when the kill comes, however fast the machine (26 tracks could all land between two polls)."""
-    music = tmp_path / "music"
-    rng = np.random.default_rng(1)
-    for i in range(N_CRASH):
-        path = music / f"disc{i % 8}" / f"t{i:03d}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, 0.1 * rng.standard_normal(8_000), 16_000)
-    (music / "broken.wav").write_text("not audio")
+    music = many_tracks
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(REPO)}
     args = [sys.executable, "-m", "pipelines.infer", f"paths.root={tmp_path}", "run_id=crash",
             f"infer.checkpoint={catalogue / 'ckpt'}", f"infer.input={music}",
@@ -149,17 +158,17 @@ def test_crash_then_rerun_gives_every_track_exactly_once(catalogue, tmp_path):
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     before = len(_tracks(tmp_path, "crash"))
-    assert 0 < before < N_CRASH + 1, before
+    assert 0 < before < N_MANY + 1, before
     rerun = subprocess.run(args, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     rows = _tracks(tmp_path, "crash")
-    assert len(rows) == len({t for t, _ in rows}) == N_CRASH + 1
+    assert len(rows) == len({t for t, _ in rows}) == N_MANY + 1
     assert [t for t, s in rows if s == "error"] == ["broken"]
     tags = duckdb.sql(f"SELECT track_id, count(*) FROM read_parquet('{tmp_path}/predictions/tags/crash/*.parquet') "
                       "GROUP BY track_id HAVING count(*) != 3").fetchall()
     assert tags == []
     assert duckdb.sql(f"SELECT count(DISTINCT track_id) FROM read_parquet('{tmp_path}/predictions/tags/crash/*.parquet')"
-                      ).fetchall() == [(N_CRASH,)]
+                      ).fetchall() == [(N_MANY,)]
 
 
 def test_an_input_with_nothing_to_tag_is_a_clear_error(tmp_path, catalogue):
