@@ -118,9 +118,12 @@ class TrainConfig:
 @dataclass(frozen=True)
 class InferConfig:
     """Inference settings; ``input`` None tags the dataset's manifest (``split`` filters it),
-    else a folder, glob, CSV/Parquet list, shard folder or URI (see ``autotag.infer.inputs``)."""
+    else a folder, glob, CSV/Parquet list, shard folder or URI (see ``autotag.infer.inputs``).
+    ``models`` (name → checkpoint), when set, replaces ``checkpoint``: every model runs on one
+    decode of each track and writes run ``<run_id>-<name>``."""
 
     checkpoint: str
+    models: dict[str, str] | None = None
     input: str | None = None
     split: str | None = None
     tracks_per_batch: int = 8

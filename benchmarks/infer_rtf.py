@@ -5,9 +5,11 @@
 On the same files (44.1 kHz stereo FLAC), one process with one torch thread:
 
 - decode only: ``decode_audio`` (libsndfile + soxr HQ to 22,050 Hz mono);
-- tagging: :class:`TrackPredictor` end to end (decode, patches, LMS + AutoPool, aggregation);
+- tagging: the infer actor's :class:`BatchPredictor` end to end (decode, patches, LMS +
+  AutoPool, aggregation);
 - chords: the same with the chord model (CQT + Conv2d + BiLSTM, frame stitching, Viterbi), both
   the tutorial's size and the synthetic preset's;
+- tagging + tutorial chords in one pass (one decode per track), against the two run apart;
 
 each as a realtime factor (audio seconds / wall seconds) per core, the ratio to decode-only,
 and, in a fresh process each, the peak RSS (``VmHWM``) of tagging a 1-hour file. Weights are
@@ -30,7 +32,7 @@ import torch
 
 from autotag.data.audio import decode_audio
 from autotag.data.chords import CHORD_LABELS
-from autotag.infer.predictor import TrackPredictor
+from autotag.infer.batch import BatchPredictor
 from autotag.models import build_model
 from autotag.train import checkpoint
 from autotag.train.tasks import Task
@@ -79,10 +81,10 @@ def timed(fn, files: list[Path]) -> float:
 def peak_rss_on(checkpoint_dir: Path, path: Path) -> float:
     """Peak RSS (MiB) of a fresh process that tags ``path`` with ``checkpoint_dir``."""
     code = ("import resource, sys, torch; torch.set_num_threads(1);"
-            "from autotag.infer.predictor import TrackPredictor;"
-            "p = TrackPredictor(sys.argv[1], patch_batch_size=32, device='cpu');"
+            "from autotag.infer.batch import BatchPredictor;"
+            "p = BatchPredictor({'m': sys.argv[1]}, patch_batch_size=32, device='cpu');"
             "out = p({'track_id': ['hour'], 'audio_path': [sys.argv[2]]});"
-            "assert out['status'][0] == 'ok', out['error'][0];"
+            "assert out['m.status'][0] == 'ok', out['m.error'][0];"
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     result = subprocess.run([sys.executable, "-c", code, str(checkpoint_dir), str(path)], capture_output=True,
                             text=True, check=True)
@@ -101,14 +103,26 @@ def run(root: Path, tracks: int, seconds: float, hour: bool = True) -> list[dict
     hour_file = root / "audio" / "hour.flac"
     if hour and not hour_file.exists():
         write_music(hour_file, 3600.0, 99)
+    walls, directories = {}, {}
     for name in MODELS:
-        directory = save_checkpoint(root / "checkpoints" / f"model{len(rows)}", name)
-        predictor = TrackPredictor(str(directory), patch_batch_size=32, device="cpu")
-        predictor({"track_id": ["warm"], "audio_path": [str(files[0])]})
-        wall = timed(lambda p: predictor({"track_id": ["t"], "audio_path": [str(p)]}), files)
+        directories[name] = save_checkpoint(root / "checkpoints" / f"model{len(rows)}", name)
+        walls[name] = wall = timed_predictor({"m": str(directories[name])}, files)
         rows.append({"what": name, "rtf": audio_s / wall, "vs_decode": decode_s / wall,
-                     "hour_rss_mib": peak_rss_on(directory, hour_file) if hour else None})
+                     "hour_rss_mib": peak_rss_on(directories[name], hour_file) if hour else None})
+    # Several models in one pass (one decode per track) against the same models run one by one.
+    together = [name for name in MODELS if "synthetic preset" not in name]
+    wall = timed_predictor({f"m{i}": str(directories[name]) for i, name in enumerate(together)}, files)
+    apart = sum(walls[name] for name in together)
+    rows.append({"what": f"{' + '.join(n.split(' (')[0] for n in together)}, one decode",
+                 "rtf": audio_s / wall, "vs_decode": decode_s / wall, "vs_apart": apart / wall})
     return rows
+
+
+def timed_predictor(checkpoints: dict[str, str], files: list[Path]) -> float:
+    """Seconds for a :class:`BatchPredictor` of these models to tag every file, one per call."""
+    predictor = BatchPredictor(checkpoints, patch_batch_size=32, device="cpu")
+    predictor({"track_id": ["warm"], "audio_path": [str(files[0])]})
+    return timed(lambda p: predictor({"track_id": ["t"], "audio_path": [str(p)]}), files)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = run(Path(args.root).resolve(), args.tracks, args.seconds, hour=not args.no_hour)
     print(table(rows, {"what": "pipeline (1 core)", "rtf": "realtime factor", "vs_decode": "× decode-only",
-                       "hour_rss_mib": "peak RSS, 1-hour file (MiB)"},
+                       "hour_rss_mib": "peak RSS, 1-hour file (MiB)", "vs_apart": "× the models one by one"},
                 f"Inference per CPU core: {args.tracks} × {args.seconds:.0f} s FLAC 44.1 kHz stereo — {machine()}"))
     print(json.dumps(rows, default=float))
     return 0

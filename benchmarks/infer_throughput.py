@@ -2,7 +2,7 @@
 
     python -m benchmarks.infer_throughput [--root outputs/bench] [--checkpoint DIR] [key=value ...]
 
-Runs the infer stage (``pipelines.infer``: Ray Data actor pool of ``TrackPredictor``s, each
+Runs the infer stage (``pipelines.infer``: Ray Data actor pool of ``BatchPredictor``s, each
 decoding, resampling, patching and scoring whole tracks) over every track of the synthetic set,
 with 1 and 2 actors. Each actor gets at most 1 CPU, and the actors together leave one CPU to Ray
 Data's other tasks: 2 actors × 1 CPU on a 2-core machine hang, as the pool holds every CPU
@@ -64,7 +64,7 @@ def run(root: str | Path = DEFAULT_ROOT, actors: tuple[int, ...] = (1, 2), check
                            f"infer.cpus_per_actor={cpus}", f"infer.checkpoint={checkpoint}"])
         for table_dir in Path(cfg.paths.predictions).glob(f"*/{cfg.run_id}"):
             shutil.rmtree(table_dir)  # tag everything again
-        with PeakRss(lambda title: "TrackPredictor" in title) as rss, Stopwatch() as clock:
+        with PeakRss(lambda title: "BatchPredictor" in title) as rss, Stopwatch() as clock:
             summary = infer.run(cfg)
         tracks, audio_s = tagged_audio_seconds(summary["tracks_dir"])
         rows.append({"actors": n, "cpus_per_actor": cpus, "tracks": tracks, "audio_s": audio_s,

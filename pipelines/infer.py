@@ -9,6 +9,13 @@ pyarrow-filesystem URI. Ray Data streams tracks through a pool of actors
 ``autotag.infer.tables`` under ``paths.predictions`` part by part. Re-running the same
 ``run_id`` skips tracks already written, so an interrupted run resumes and every track
 appears exactly once.
+
+Several models in one pass over the audio (each file decoded once, every model run on it)::
+
+    python -m pipelines.infer run_id=cat26 'infer.models={genre: ckpt/genre/best, tags: ckpt/tags/best, chords: ckpt/chords/best}'
+
+Each model then writes its own run, ``<run_id>-<name>`` (``cat26-genre``, ``cat26-tags``,
+``cat26-chords``), so every run holds one task and ``pipelines.evaluate`` scores it as usual.
 """
 
 from __future__ import annotations
@@ -16,17 +23,19 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from autotag.config import AutotagConfig
 from autotag.data import manifest
 from autotag.infer import inputs
+from autotag.infer.batch import BatchPredictor, check_model_names, model_batch
 from autotag.infer.exports import export_run
-from autotag.infer.predictor import TrackPredictor
-from autotag.infer.tables import SEGMENT_TABLES, PredictionWriter, output_tables
+from autotag.infer.tables import PredictionWriter, main_table, output_tables
 from autotag.train import checkpoint
 from autotag.train.tasks import Task
 from pipelines.common import cli, init_ray
@@ -86,8 +95,8 @@ def actor_cpus(cfg: AutotagConfig) -> float:
     return wanted
 
 
-def predictor_kwargs(cfg: AutotagConfig) -> dict[str, Any]:
-    return {"checkpoint_dir": cfg.infer.checkpoint, "patch_batch_size": cfg.infer.patch_batch_size,
+def predictor_kwargs(cfg: AutotagConfig, checkpoints: dict[str, str]) -> dict[str, Any]:
+    return {"checkpoints": checkpoints, "patch_batch_size": cfg.infer.patch_batch_size,
             "aggregate": cfg.infer.aggregate, "max_duration_s": cfg.infer.max_duration_s,
             "device": "cuda" if cfg.infer.gpus_per_actor > 0 else "cpu",
             "num_threads": max(1, int(cfg.infer.cpus_per_actor)),
@@ -95,48 +104,97 @@ def predictor_kwargs(cfg: AutotagConfig) -> dict[str, Any]:
             "embeddings": cfg.infer.embeddings, "activations": cfg.infer.activations}
 
 
+@dataclass
+class ModelRun:
+    """One model of this inference pass and the run (tables folder) it writes."""
+
+    name: str
+    run_id: str
+    checkpoint: str
+    task: Task
+    model: str
+    writer: PredictionWriter
+    done: set[str]
+    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "error": 0})
+
+    @property
+    def main_table(self) -> str:
+        return main_table(self.task)
+
+
+def model_runs(cfg: AutotagConfig) -> list[ModelRun]:
+    """``infer.checkpoint`` written as run ``run_id``; or, with ``infer.models`` (name →
+    checkpoint), every model in one pass over the audio, each written as run ``<run_id>-<name>``."""
+    checkpoints = dict(cfg.infer.models or {}) or {"model": cfg.infer.checkpoint}
+    check_model_names(checkpoints)
+    extra = tuple(name for name, on in (("embeddings", cfg.infer.embeddings), ("activations", cfg.infer.activations)) if on)
+    runs = []
+    for name, path in checkpoints.items():
+        meta = checkpoint.read_meta(path)
+        task = Task.from_dict(meta["task"])
+        run_id = f"{cfg.run_id}-{name}" if cfg.infer.models else cfg.run_id
+        writer = PredictionWriter(cfg.paths.predictions, run_id, {
+            "labels": list(task.vocabulary), "task": task.to_dict(), "model": meta["model"],
+            "checkpoint": path, "config": cfg.to_dict()}, tables=(main_table(task), *extra))
+        runs.append(ModelRun(name, run_id, str(path), task, f"{meta['model']['frontend']}+{meta['model']['backend']}",
+                             writer, writer.done_track_ids()))
+    return runs
+
+
 def run(cfg: AutotagConfig) -> dict[str, Any]:
     """Tag the catalogue; returns row counts and where the tables are."""
     import ray.data
 
     start = time.perf_counter()
-    meta = checkpoint.read_meta(cfg.infer.checkpoint)
-    task = Task.from_dict(meta["task"])
-    model_name = f"{meta['model']['frontend']}+{meta['model']['backend']}"
-    main_table = SEGMENT_TABLES[task.kind][0] if task.frame_level else "tags"
-    extra = tuple(name for name, on in (("embeddings", cfg.infer.embeddings), ("activations", cfg.infer.activations)) if on)
-    writer = PredictionWriter(cfg.paths.predictions, cfg.run_id, {
-        "labels": list(task.vocabulary), "task": task.to_dict(), "model": meta["model"],
-        "checkpoint": cfg.infer.checkpoint, "config": cfg.to_dict()}, tables=(main_table, *extra))
-    done = writer.done_track_ids()
+    runs = model_runs(cfg)
+    done = set.intersection(*(r.done for r in runs))  # a track is pending while any model lacks it
     init_ray(cfg)
     dataset, total = source_dataset(cfg, done)
     log.info("%s tracks to tag (%d already done) with %s", "?" if total is None else total, len(done),
-             cfg.infer.checkpoint)
+             ", ".join(f"{r.name}={r.checkpoint}" for r in runs))
     counts = {"ok": 0, "error": 0}
     if total != 0:
         predictions = dataset.map_batches(
-            TrackPredictor, batch_size=cfg.infer.tracks_per_batch, batch_format="numpy",
+            BatchPredictor, batch_size=cfg.infer.tracks_per_batch, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=cfg.infer.num_actors),
             num_cpus=actor_cpus(cfg), num_gpus=cfg.infer.gpus_per_actor,
-            fn_constructor_kwargs=predictor_kwargs(cfg))
+            fn_constructor_kwargs=predictor_kwargs(cfg, {r.name: r.checkpoint for r in runs}))
         for batch in predictions.iter_batches(batch_size=cfg.infer.rows_per_file, batch_format="numpy"):
-            writer.write(output_tables(batch, cfg.run_id, task, model_name, cfg.infer.checkpoint,
-                                       dict(cfg.infer.thresholds), cfg.infer.top_k))
-            for track_id, status, error in zip(batch["track_id"], batch["status"], batch["error"]):
-                counts[status] += 1
-                if status == "error":
-                    log.warning("could not tag %s: %s", track_id, error)
-            log.info("tagged %d tracks so far (%d errors)", counts["ok"] + counts["error"], counts["error"])
-    exported = export_run(cfg.paths.predictions, cfg.run_id, cfg.infer.exports, top_k=cfg.task.top_k) \
-        if cfg.infer.exports else {}
-    summary = {"run_id": cfg.run_id, "tracks_ok": counts["ok"], "tracks_error": counts["error"],
-               "tracks_skipped": len(done), "tracks_dir": str(writer.dirs["tracks"]),
-               f"{main_table}_dir": str(writer.dirs[main_table]), "exports": exported,
-               "seconds": round(time.perf_counter() - start, 1)}
-    if counts["error"] and counts["ok"] == 0:
-        raise RuntimeError(f"no track could be tagged ({counts['error']} errors); see {writer.dirs['tracks']}")
+            _write_batch(batch, runs, cfg, counts)
+            log.info("tagged %d tracks so far (%d with errors)", counts["ok"] + counts["error"], counts["error"])
+    summary: dict[str, Any] = {"run_id": cfg.run_id, "tracks_ok": counts["ok"], "tracks_error": counts["error"],
+                               "tracks_skipped": len(done), "exports": {}, "runs": {}}
+    for r in runs:
+        exported = export_run(cfg.paths.predictions, r.run_id, cfg.infer.exports, top_k=cfg.task.top_k) \
+            if cfg.infer.exports else {}
+        summary["runs"][r.name] = {"run_id": r.run_id, "checkpoint": r.checkpoint, "tracks_ok": r.counts["ok"],
+                                   "tracks_error": r.counts["error"], "tracks_dir": str(r.writer.dirs["tracks"]),
+                                   f"{r.main_table}_dir": str(r.writer.dirs[r.main_table]), "exports": exported}
+    if not cfg.infer.models:  # one model: its run is the run
+        summary.update({k: v for k, v in summary["runs"]["model"].items() if k not in ("run_id", "checkpoint")})
+    summary["seconds"] = round(time.perf_counter() - start, 1)
+    if counts["error"] and counts["ok"] == 0 and not any(r.done for r in runs):  # a resume may be all errors
+        raise RuntimeError(f"no track could be tagged ({counts['error']} errors); see "
+                           + ", ".join(str(r.writer.dirs["tracks"]) for r in runs))
     return summary
+
+
+def _write_batch(batch: dict, runs: list[ModelRun], cfg: AutotagConfig, counts: dict[str, int]) -> None:
+    """Write one part per model run (tracks it already has skipped) and count the tracks: a
+    track is ``ok`` when every model tagged it."""
+    failed = np.zeros(len(batch["track_id"]), dtype=bool)
+    for r in runs:
+        rows = model_batch(batch, r.name, skip=r.done)
+        if len(rows["track_id"]):
+            r.writer.write(output_tables(rows, r.run_id, r.task, r.model, r.checkpoint,
+                                         dict(cfg.infer.thresholds), cfg.infer.top_k))
+        for track_id, status, error in zip(rows["track_id"], rows["status"], rows["error"]):
+            r.counts[status] += 1
+            if status == "error":
+                log.warning("%s could not tag %s: %s", r.name, track_id, error)
+        failed |= np.asarray(batch[f"{r.name}.status"]) != "ok"
+    counts["error"] += int(failed.sum())
+    counts["ok"] += int((~failed).sum())
 
 
 if __name__ == "__main__":

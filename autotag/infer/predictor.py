@@ -1,10 +1,8 @@
-"""Predict one track at a time from a checkpoint: decode, cut patches, run, aggregate.
+"""Predict one decoded track with one checkpoint: cut patches or windows, run, aggregate.
 
-:class:`TrackPredictor` is the callable Ray Data maps over batches of rows that name a
-track (``track_id``) and its audio (``audio_path`` — a local path or a pyarrow-filesystem
-URI — or ``flac`` bytes read from WebDataset shards). It loads the checkpoint once, in its
-constructor, and never raises for a bad file: it returns a row with ``status="error"``
-and the reason.
+:class:`TrackPredictor` loads the checkpoint once, in its constructor; the infer actors
+(:class:`autotag.infer.batch.BatchPredictor`) hold one per model, decode each track once
+and hand every predictor the same waveform.
 
 Track-level models (genre, tags) give one score per label: the ``mean`` (default) or
 ``max`` of the patch probabilities; patches are cut and run in batches, so memory stays
@@ -18,14 +16,13 @@ probabilities with their times, for tag-o-grams).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from autotag.data.audio import AudioDecodeError, DecodedAudio, decode_audio
+from autotag.data.audio import DecodedAudio, decode_audio
 from autotag.data.patches import patch_starts
 from autotag.infer.decode import activity_segments, chord_segments
 from autotag.infer.frames import stitched_frames, track_frame_times
@@ -176,42 +173,6 @@ class TrackPredictor:
         if self.want_activations:
             result["activations"] = {"time_s": np.round(times, 4).tolist(), "scores": np.round(probs, 4).tolist()}
         return result
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        track_ids = self._track_ids(batch)
-        n, k = len(track_ids), self.task.num_outputs
-        scores = np.zeros((n, k), dtype=np.float32)
-        status, error, duration = ["ok"] * n, [""] * n, np.full(n, np.nan)
-        segments, activations, embeddings = [""] * n, [""] * n, [None] * n
-        paths = batch.get("audio_path", np.asarray([None] * n, dtype=object))
-        blobs = batch.get("flac", np.asarray([None] * n, dtype=object))
-        for i in range(n):
-            try:
-                audio = load_audio(paths[i], blobs[i], str(paths[i] or track_ids[i]), self.max_duration_s)
-                result = self.predict(audio.samples)
-                scores[i], duration[i] = result["scores"], audio.duration_s
-                segments[i] = json.dumps(result.get("segments", []))
-                activations[i] = json.dumps(result["activations"]) if "activations" in result else ""
-                embeddings[i] = result.get("embedding")
-            except AudioDecodeError as exc:
-                status[i], error[i] = "error", exc.reason
-            except (RuntimeError, ValueError) as exc:  # a model failure on one track must not stop the run
-                status[i], error[i] = "error", f"inference failed: {exc}"
-        out = {"track_id": np.asarray(track_ids, dtype=object),
-               "audio_path": np.asarray([str(p) if p is not None else "" for p in paths], dtype=object),
-               "duration_s": duration, "status": np.asarray(status, dtype=object),
-               "error": np.asarray(error, dtype=object), "scores": scores,
-               "segments": np.asarray(segments, dtype=object), "activations": np.asarray(activations, dtype=object)}
-        if self.want_embeddings:
-            dim = next((e.shape[0] for e in embeddings if e is not None), self.model.backend.embedding_dim)
-            out["embedding"] = np.stack([e if e is not None else np.zeros(dim, np.float32) for e in embeddings])
-        return out
-
-    @staticmethod
-    def _track_ids(batch: dict[str, np.ndarray]) -> list[str]:
-        if "track_id" in batch:
-            return [str(t) for t in batch["track_id"]]
-        return [meta["track_id"] for meta in batch["json"]]  # WebDataset shard rows
 
     def describe(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint, "model": self.meta["model"], "task": self.task.to_dict()}

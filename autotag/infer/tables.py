@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +48,19 @@ CHORDS_SCHEMA = pa.schema([*SEGMENT_FIELDS, ("chord", pa.string()), ("confidence
 INSTRUMENTS_SCHEMA = pa.schema([*SEGMENT_FIELDS, ("instrument", pa.string()), ("confidence", pa.float32())])
 SEGMENT_TABLES = {"frame_multiclass": ("chords", "chord", CHORDS_SCHEMA),
                   "frame_multilabel": ("instruments", "instrument", INSTRUMENTS_SCHEMA)}
+
+
+def main_table(task: Task) -> str:
+    """The table a model of this task writes besides ``tracks``."""
+    return SEGMENT_TABLES[task.kind][0] if task.frame_level else "tags"
+
+
 _PART = re.compile(r"^part-(\d{5,})\.parquet$")
 
 
 def tracks_rows(batch: dict[str, np.ndarray], run_id: str, model: str, checkpoint: str) -> pa.Table:
     n = len(batch["track_id"])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     duration = [None if np.isnan(d) else float(d) for d in batch["duration_s"]]
     return pa.table({
         "run_id": [run_id] * n, "track_id": list(batch["track_id"]), "audio_path": list(batch["audio_path"]),

@@ -217,13 +217,13 @@ def inferred(cluster, trained):
                 cluster.wait_job(job)
                 raise AssertionError(f"job {job.job} wrote no Parquet part before it ended")
             time.sleep(0.05)
-        actors_before = cluster.actors("TrackPredictor")
+        actors_before = cluster.actors("BatchPredictor")
         cluster.nodes["worker"].kill()
         written = duckdb.sql(f"SELECT count(*) FROM read_parquet('{tracks_dir}/part-*.parquet')").fetchall()[0][0]
         release_head()
         logs = cluster.wait_job(job)
     return {"logs": logs, "written_before_kill": written, "actors_before": actors_before,
-            "actors_after": cluster.actors("TrackPredictor"), "tracks_dir": tracks_dir}
+            "actors_after": cluster.actors("BatchPredictor"), "tracks_dir": tracks_dir}
 
 
 def test_the_cluster_has_two_nodes_with_their_own_cpus(cluster):

@@ -6,6 +6,7 @@ resumption), not what the model learned (see test_pipeline.py and test_presets.p
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from autotag.data.chords import CHORD_LABELS
 from autotag.models import build_model
 from autotag.train import checkpoint
 from autotag.train.tasks import Task
@@ -99,7 +101,7 @@ def test_folder_input_every_file_once_with_error_rows_and_extras(ray_session, ca
 
 
 def _predictor_pids() -> list[int]:
-    """Ray names actor processes after their class: ``ray::MapWorker(MapBatches(TrackPredictor))``."""
+    """Ray names actor processes after their class: ``ray::MapWorker(MapBatches(BatchPredictor))``."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -107,7 +109,7 @@ def _predictor_pids() -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"TrackPredictor" in cmdline and entry.name != str(os.getpid()):
+            if b"BatchPredictor" in cmdline and entry.name != str(os.getpid()):
                 pids.append(int(entry.name))
     return pids
 
@@ -169,6 +171,42 @@ def test_crash_then_rerun_gives_every_track_exactly_once(catalogue, many_tracks,
     assert tags == []
     assert duckdb.sql(f"SELECT count(DISTINCT track_id) FROM read_parquet('{tmp_path}/predictions/tags/crash/*.parquet')"
                       ).fetchall() == [(N_MANY,)]
+
+
+def test_several_models_in_one_pass_each_write_their_own_run_and_resume(ray_session, catalogue):
+    torch.manual_seed(1)
+    chords = Task("frame_multiclass", "chords", CHORD_LABELS)
+    params = {"channels": 2, "patch_frames": 128, "patch_hop_frames": 32}
+    spec = {"frontend": "cqt_conv2d", "frontend_params": params, "backend": "conv_bilstm", "backend_params": {}}
+    checkpoint.save(catalogue / "chords_ckpt", build_model("cqt_conv2d", "conv_bilstm", 25, params, {},
+                                                           task=chords.kind),
+                    {"model": spec, "task": chords.to_dict(), "config": {}, "epoch": 0})
+    models = f"infer.models={{tags: '{catalogue / 'ckpt'}', chords: '{catalogue / 'chords_ckpt'}'}}"
+    result = infer.run(_cfg(catalogue, "multi", models))
+    assert result["tracks_ok"] == N_GOOD and result["tracks_error"] == 2
+    assert {name: r["run_id"] for name, r in result["runs"].items()} == {"tags": "multi-tags", "chords": "multi-chords"}
+    pred = catalogue / "predictions"
+    for run_id in ("multi-tags", "multi-chords"):
+        rows = _tracks(catalogue, run_id)
+        assert len(rows) == len({t for t, _ in rows}) == N_GOOD + 2
+    assert pq.read_table(pred / "tags" / "multi-tags").num_rows == 3 * N_GOOD
+    segments = pq.read_table(pred / "chords" / "multi-chords").to_pandas()
+    assert segments["track_id"].nunique() == N_GOOD and set(segments["chord"]) <= set(CHORD_LABELS)
+    meta = pq.read_schema(next((pred / "chords" / "multi-chords").glob("part-*.parquet"))).metadata
+    assert json.loads(meta[b"autotag.labels"]) == list(CHORD_LABELS)
+
+    # A crash after the tags part of a batch landed but before its chords part: the re-run tags
+    # those tracks again for chords only, and no run holds a track twice.
+    last = max((pred / "tracks" / "multi-chords").glob("part-*.parquet"))
+    lost = set(pq.read_table(last).column("track_id").to_pylist())
+    for table in ("tracks", "chords"):
+        (pred / table / "multi-chords" / last.name).unlink(missing_ok=True)
+    again = infer.run(_cfg(catalogue, "multi", models))
+    assert again["runs"]["chords"]["tracks_ok"] + again["runs"]["chords"]["tracks_error"] == len(lost)
+    assert again["runs"]["tags"]["tracks_ok"] + again["runs"]["tags"]["tracks_error"] == 0
+    for run_id in ("multi-tags", "multi-chords"):
+        rows = _tracks(catalogue, run_id)
+        assert len(rows) == len({t for t, _ in rows}) == N_GOOD + 2
 
 
 def test_an_input_with_nothing_to_tag_is_a_clear_error(tmp_path, catalogue):

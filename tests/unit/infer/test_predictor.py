@@ -1,4 +1,4 @@
-"""The predictor on a hand-built batch, without Ray: scores, aggregation, error rows."""
+"""The predictors on hand-built batches, without Ray: scores, aggregation, error rows."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from autotag.infer.batch import BatchPredictor, model_batch
 from autotag.infer.predictor import TrackPredictor
 from autotag.models import build_model
 from autotag.train import checkpoint
@@ -35,14 +36,16 @@ def test_checkpoint_round_trip_gives_identical_outputs(checkpoint_dir):
 def test_batch_with_good_and_bad_files(tmp_path, checkpoint_dir):
     good = write_tone(tmp_path / "good.wav", sr=44_100, seconds=5.0)
     (tmp_path / "bad.wav").write_text("nope")
-    predictor = TrackPredictor(str(checkpoint_dir), patch_batch_size=2)
-    out = predictor({"track_id": np.array(["g", "b", "m"], dtype=object),
-                     "audio_path": np.array([str(good), str(tmp_path / "bad.wav"), str(tmp_path / "none.wav")],
-                                            dtype=object)})
+    predictor = BatchPredictor({"genre": str(checkpoint_dir)}, patch_batch_size=2)
+    batch = predictor({"track_id": np.array(["g", "b", "m"], dtype=object),
+                       "audio_path": np.array([str(good), str(tmp_path / "bad.wav"), str(tmp_path / "none.wav")],
+                                              dtype=object)})
+    out = model_batch(batch, "genre")
     assert out["status"].tolist() == ["ok", "error", "error"]
     assert "not a readable audio file" in out["error"][1] and "does not exist" in out["error"][2]
     assert out["scores"][0].sum() == pytest.approx(1.0, abs=1e-5) and not out["scores"][1:].any()
     assert out["duration_s"][0] == pytest.approx(5.0, abs=1e-3)
+    assert model_batch(batch, "genre", skip={"b"})["track_id"].tolist() == ["g", "m"]
 
 
 def test_track_score_is_the_mean_of_patch_probabilities(tmp_path, checkpoint_dir):

@@ -1,0 +1,138 @@
+"""Decode each track of a batch once and run every model on it: the callable of the infer actor pool.
+
+:class:`BatchPredictor` is what Ray Data maps over batches of rows that name a track
+(``track_id``) and its audio (``audio_path`` — a local path or a pyarrow-filesystem URI —
+or ``flac`` bytes read from WebDataset shards). It holds one :class:`TrackPredictor` per
+named checkpoint, loaded once in the constructor, so genre, tags and chords of a catalogue
+come from a single decode of each file. It never raises for a bad file: a file that cannot
+be decoded gives every model an error row with the reason; a model that fails on one track
+gives only that model an error row.
+
+Output columns: ``track_id``, ``audio_path``, ``duration_s`` for the track, then per model
+``<name>.status``, ``<name>.error``, ``<name>.scores``, ``<name>.segments``,
+``<name>.activations`` (and ``<name>.embedding`` when asked). :func:`model_batch` cuts out one
+model's columns under the plain names :func:`autotag.infer.tables.output_tables` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+
+from autotag.data.audio import AudioDecodeError
+from autotag.infer.predictor import TrackPredictor, load_audio
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+PER_MODEL = ("status", "error", "scores", "segments", "activations", "embedding")
+
+
+def check_model_names(names) -> None:
+    bad = [name for name in names if not MODEL_NAME.match(str(name))]
+    if bad:
+        raise ValueError(f"infer.models: model name(s) {bad} must be letters, digits or '_' "
+                         "(each names its run folder, <run_id>-<name>)")
+
+
+class BatchPredictor:
+    """Named checkpoints → per-model scores or segments for batches of tracks, one decode each.
+
+    Parameters
+    ----------
+    checkpoints
+        Model name → checkpoint directory (written by ``pipelines.train``).
+    max_duration_s
+        Longer files become error rows.
+    **options
+        Passed to every :class:`TrackPredictor` (``patch_batch_size``, ``aggregate``,
+        ``device``, ``num_threads``, ``chord_switch_penalty``, ``smooth_frames``,
+        ``embeddings``, ``activations``).
+    """
+
+    def __init__(self, checkpoints: dict[str, str], max_duration_s: float | None = 3600.0, **options: Any):
+        if not checkpoints:
+            raise ValueError("BatchPredictor needs at least one checkpoint")
+        check_model_names(checkpoints)
+        self.max_duration_s = max_duration_s
+        self.predictors = {name: TrackPredictor(str(path), max_duration_s=max_duration_s, **options)
+                           for name, path in checkpoints.items()}
+        rates = {name: p.sample_rate for name, p in self.predictors.items()}
+        if len(set(rates.values())) > 1:
+            raise ValueError(f"the models expect different sample rates {rates}; one decode cannot feed them all")
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        track_ids = self._track_ids(batch)
+        n = len(track_ids)
+        paths = batch.get("audio_path", np.asarray([None] * n, dtype=object))
+        blobs = batch.get("flac", np.asarray([None] * n, dtype=object))
+        duration = np.full(n, np.nan)
+        columns = {name: _ModelColumns(predictor, n) for name, predictor in self.predictors.items()}
+        for i in range(n):
+            try:
+                audio = load_audio(paths[i], blobs[i], str(paths[i] or track_ids[i]), self.max_duration_s)
+            except AudioDecodeError as exc:
+                for model in columns.values():
+                    model.fail(i, exc.reason)
+                continue
+            duration[i] = audio.duration_s
+            for model in columns.values():
+                model.predict(i, audio.samples)
+        out = {"track_id": np.asarray(track_ids, dtype=object),
+               "audio_path": np.asarray([str(p) if p is not None else "" for p in paths], dtype=object),
+               "duration_s": duration}
+        for name, model in columns.items():
+            out.update({f"{name}.{key}": value for key, value in model.arrays().items()})
+        return out
+
+    @staticmethod
+    def _track_ids(batch: dict[str, np.ndarray]) -> list[str]:
+        if "track_id" in batch:
+            return [str(t) for t in batch["track_id"]]
+        return [meta["track_id"] for meta in batch["json"]]  # WebDataset shard rows
+
+
+class _ModelColumns:
+    """One model's output columns for a batch of ``n`` tracks, filled track by track."""
+
+    def __init__(self, predictor: TrackPredictor, n: int):
+        self.predictor = predictor
+        self.status, self.error = ["ok"] * n, [""] * n
+        self.scores = np.zeros((n, predictor.task.num_outputs), dtype=np.float32)
+        self.segments, self.activations = [""] * n, [""] * n
+        self.embeddings: list[np.ndarray | None] = [None] * n
+
+    def fail(self, i: int, reason: str) -> None:
+        self.status[i], self.error[i] = "error", reason
+
+    def predict(self, i: int, samples: np.ndarray) -> None:
+        try:
+            result = self.predictor.predict(samples)
+        except (RuntimeError, ValueError) as exc:  # a model failure on one track must not stop the run
+            self.fail(i, f"inference failed: {exc}")
+            return
+        self.scores[i] = result["scores"]
+        self.segments[i] = json.dumps(result.get("segments", []))
+        self.activations[i] = json.dumps(result["activations"]) if "activations" in result else ""
+        self.embeddings[i] = result.get("embedding")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"status": np.asarray(self.status, dtype=object), "error": np.asarray(self.error, dtype=object),
+               "scores": self.scores, "segments": np.asarray(self.segments, dtype=object),
+               "activations": np.asarray(self.activations, dtype=object)}
+        if self.predictor.want_embeddings:
+            dim = next((e.shape[0] for e in self.embeddings if e is not None),
+                       self.predictor.model.backend.embedding_dim)
+            out["embedding"] = np.stack([e if e is not None else np.zeros(dim, np.float32) for e in self.embeddings])
+        return out
+
+
+def model_batch(batch: dict[str, np.ndarray], name: str, skip: set[str] | frozenset[str] = frozenset()
+                ) -> dict[str, np.ndarray]:
+    """One model's rows of a :class:`BatchPredictor` output under plain column names, without
+    the tracks in ``skip`` (already written for this model by an earlier attempt)."""
+    keep = np.asarray([str(t) not in skip for t in batch["track_id"]], dtype=bool)
+    columns = {key: batch[key] for key in ("track_id", "audio_path", "duration_s")}
+    columns.update({key: batch[f"{name}.{key}"] for key in PER_MODEL if f"{name}.{key}" in batch})
+    return {key: np.asarray(value)[keep] for key, value in columns.items()}
