@@ -76,8 +76,11 @@ class SampleNorm(nn.Module):
         dims = tuple(range(1, x.ndim))
         mask = None
         if lengths is None and not (torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()):
-            # F.layer_norm computes the same statistics several times faster than var_mean on CPU
-            # (ONNX export keeps var_mean: its shape would be dynamic there).
+            # Fused kernels compute the same statistics several times faster than var_mean on CPU
+            # (ONNX export keeps var_mean: its shape would be dynamic there). With channels on
+            # axis 1, a one-group GroupNorm is exactly this layer, affine step included.
+            if self.channel_dim == 1:
+                return F.group_norm(x, 1, self.weight, self.bias, self.eps)
             x = F.layer_norm(x, x.shape[1:], eps=self.eps)
             shape = [1] * x.ndim
             shape[self.channel_dim] = -1
@@ -207,4 +210,4 @@ class NormConv(nn.Module):
         self.conv = conv
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return F.leaky_relu(self.conv(self.norm(x, lengths)))
+        return F.leaky_relu(self.conv(self.norm(x, lengths)), inplace=True)
