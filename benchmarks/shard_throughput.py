@@ -29,7 +29,7 @@ workers), which a busy neighbour on a shared machine does not distort. With ``--
 the peak RSS (``VmHWM``) of each shard worker process is sampled, against the same measure on the
 30-s catalogue.
 
-Hook into ``benchmarks/run.py``: ``shard_throughput.report(shard_throughput.run(root))``.
+``make bench`` (``benchmarks/run.py``) runs it last, with the defaults, under ``outputs/bench/shard``.
 """
 
 from __future__ import annotations

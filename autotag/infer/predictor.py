@@ -73,6 +73,9 @@ class TrackPredictor:
             torch.set_num_threads(num_threads)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model, self.task, self.meta = checkpoint.load(checkpoint_dir, self.device)
+        # Channels-last 2-D convolution weights (the chord model's Conv2d stack; the LMS front-end's
+        # Conv2d) make the CPU kernels several times faster on these tall, thin feature maps.
+        self.model = self.model.to(memory_format=torch.channels_last)
         self.checkpoint = str(Path(checkpoint_dir))
         self.patch_batch_size = patch_batch_size
         self.aggregate = aggregate
