@@ -108,6 +108,7 @@ class TrainConfig:
     patience: int = 10
     seed: int = 42
     shuffle_buffer: int = 2000
+    cache_patches: bool | None = None  # None: workers keep decoded patches after epoch 1 when they fit
     mixed_precision: bool = True
     checkpoints_to_keep: int = 2
     max_failures: int = 2

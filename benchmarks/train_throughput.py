@@ -3,7 +3,11 @@
     python -m benchmarks.train_throughput [--root outputs/bench] [--epochs 4] [key=value ...]
 
 *Full path*: the train stage itself (``pipelines.train.build_trainer``): WebDataset shards →
-Ray Data decode and patching → ``streaming_split`` → Ray Train workers (DDP). *In memory*: the
+Ray Data decode and patching → ``streaming_split`` → Ray Train workers (DDP), twice: *cached*
+(the default when the decoded patches fit in memory: the first epoch streams and decodes, and
+each worker keeps its patches for the later epochs — ``autotag.train.patch_cache``) and
+*streaming* (``train.cache_patches=false``, what a catalogue too large to cache gets: every epoch
+reads and decodes the shards again). *In memory*: the
 same patches decoded once beforehand, held as tensors in the object store, each worker taking
 every N-th patch and running the same ``run_epoch`` (model, optimizer, batch size, threads,
 CPUs per worker). Both count training patches per second of the training pass (validation
@@ -31,7 +35,9 @@ from pipelines import train
 from pipelines.common import load_config
 
 COLUMNS = {"workers": "workers", "cpus_per_worker": "CPU/worker", "patches": "patches/epoch",
-           "full_path": "full path (patches/s)", "in_memory": "in memory (patches/s)", "ratio": "ratio"}
+           "in_memory": "in memory (patches/s)", "full_path": "full path, cached (patches/s)", "ratio": "ratio",
+           "first_epoch_s": "cached: epoch 1 (s)", "streaming": "full path, streaming (patches/s)",
+           "streaming_ratio": "ratio"}
 
 
 def in_memory_loop(config: dict[str, Any]) -> None:
@@ -82,11 +88,13 @@ def materialise_train_patches(cfg) -> dict[str, np.ndarray]:
             "target": np.concatenate([b["target"] for b in batches])}
 
 
-def full_path(cfg) -> list[float]:
+def full_path(cfg) -> tuple[list[float], float]:
+    """Patches/s of each epoch, and the first epoch's seconds (the one that decodes, when cached)."""
     shutil.rmtree(Path(cfg.paths.checkpoints) / cfg.run_id, ignore_errors=True)  # no resuming
     result = train.build_trainer(cfg).fit()
     train.publish_best(cfg, result, 0.0)  # the inference benchmark can reuse it
-    return [h["samples_per_s"] for h in checkpoint.read_meta(result.checkpoint.path)["history"]]
+    history = checkpoint.read_meta(result.checkpoint.path)["history"]
+    return [h["samples_per_s"] for h in history], history[0]["epoch_seconds"]
 
 
 def in_memory(cfg, patches_ref) -> list[float]:
@@ -118,11 +126,16 @@ def run(root: str | Path = DEFAULT_ROOT, workers: tuple[int, ...] = (1, 2), epoc
     patches_ref = ray.put(patches)
     rows = []
     for n in workers:
-        cfg = load_config([*base_overrides, f"train.num_workers={n}", f"train.max_epochs={epochs}",
-                           "train.patience=1000", f"run_id=bench-train-{n}w"])
-        full, memory = steady(full_path(cfg)), steady(in_memory(cfg, patches_ref))
+        settings = [*base_overrides, f"train.num_workers={n}", f"train.max_epochs={epochs}", "train.patience=1000",
+                    f"run_id=bench-train-{n}w"]
+        streaming, _ = full_path(load_config([*settings, "train.cache_patches=false"]))
+        cfg = load_config([*settings, "train.cache_patches=true"])
+        cached, first_epoch_s = full_path(cfg)
+        memory = steady(in_memory(cfg, patches_ref))
         rows.append({"workers": n, "cpus_per_worker": train.worker_cpus(cfg), "patches": len(patches["target"]),
-                     "full_path": full, "in_memory": memory, "ratio": full / memory})
+                     "in_memory": memory, "full_path": steady(cached), "ratio": steady(cached) / memory,
+                     "first_epoch_s": first_epoch_s, "streaming": steady(streaming),
+                     "streaming_ratio": steady(streaming) / memory})
         print(table(rows[-1:], COLUMNS, f"{cfg.frontend.name} + {cfg.backend.name}, {n} worker(s)"), flush=True)
     return rows
 

@@ -2,6 +2,11 @@
 
     python -m pipelines.train [frontend=...] [backend=...] [train.num_workers=N] [train.use_gpu=true]
 
+Patches are cut from the decoded shards by Ray Data and streamed to the workers; when the
+decoded train and valid patches fit in a share of the cluster's memory (``train.cache_patches``,
+auto by default) each worker keeps its share after the first epoch and later epochs shuffle it
+in memory, else every epoch streams and decodes the shards again.
+
 Writes Ray Train's run folder under ``paths.checkpoints/<run_id>/`` (a checkpoint every
 epoch; re-running the same run_id resumes from the latest), then publishes the best
 checkpoint (lowest validation loss) to ``paths.checkpoints/<run_id>/best`` and the metrics
@@ -11,16 +16,21 @@ history to ``.../history.parquet``.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from autotag import SAMPLE_RATE
 from autotag.config import AutotagConfig
 from autotag.data import manifest
+from autotag.data.audio import filesystem_and_path
+from autotag.data.shards import child
 from autotag.models import build_model
 from autotag.train import checkpoint
 from autotag.train.loop import train_loop_per_worker
@@ -32,10 +42,16 @@ log = logging.getLogger("autotag.train")
 
 
 def shard_files(shards_dir: str | Path, split: str) -> list[str]:
-    files = sorted(str(p) for p in (Path(shards_dir) / split).glob(f"{split}-*.tar"))
-    if not files:
-        raise FileNotFoundError(f"no {split} shards in {Path(shards_dir) / split}; run pipelines.shard first")
-    return files
+    """The tars of one split under ``shards_dir``: a local path or a pyarrow-filesystem URI
+    (``s3://bucket/shards``), listed as paths or URIs like ``shards_dir``."""
+    folder = child(shards_dir, split)
+    filesystem, path = filesystem_and_path(folder)
+    listed = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    names = sorted(info.base_name for info in listed
+                   if info.type == pafs.FileType.File and fnmatch.fnmatch(info.base_name, f"{split}-*.tar"))
+    if not names:
+        raise FileNotFoundError(f"no {split} shards in {folder}; run pipelines.shard first")
+    return [child(folder, name) for name in names]
 
 
 def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: bool = False):
@@ -58,6 +74,43 @@ def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: 
     return ds if keep_ids else ds.drop_columns(["patch_id"])
 
 
+CACHE_SHARE = 0.3
+"""Auto-caching keeps the decoded patches of train and valid only when they fill at most this
+share of the cluster's memory (Ray's ``memory`` resource)."""
+
+
+def patch_bytes(shards_dir: str | Path, splits: tuple[str, ...], patch_samples: int, hop_samples: int) -> int | None:
+    """Bytes of the float32 patches the shard index's tracks of ``splits`` cut into (None without an index)."""
+    filesystem, index = filesystem_and_path(child(shards_dir, "index.parquet"))
+    if filesystem.get_file_info(index).type != pafs.FileType.File:
+        return None
+    table = pq.read_table(index, columns=["split", "duration_s"], filesystem=filesystem).to_pandas()
+    samples = (table.loc[table["split"].isin(splits), "duration_s"] * SAMPLE_RATE).round().astype("int64")
+    patches = ((samples - patch_samples).clip(lower=0) // hop_samples + 1).sum()
+    return int(patches) * patch_samples * 4
+
+
+def cache_patches(cfg: AutotagConfig, model) -> bool:
+    """Whether each worker keeps its patches in memory after the first epoch (see
+    :mod:`autotag.train.patch_cache`) instead of decoding the shards again every epoch.
+
+    ``train.cache_patches``: true or false as set; null (default) caches when the decoded
+    train and valid patches fit in :data:`CACHE_SHARE` of the cluster's memory. A catalogue
+    that does not fit streams from the shards, decoding every epoch.
+    """
+    import ray
+
+    if cfg.train.cache_patches is not None:
+        return cfg.train.cache_patches
+    frontend = model.frontend
+    needed = patch_bytes(cfg.paths.shards, ("train", "valid"), frontend.patch_samples, frontend.patch_hop_samples)
+    memory = ray.cluster_resources().get("memory", 0.0)
+    fits = needed is not None and needed <= CACHE_SHARE * memory
+    log.info("decoded patches: %s MiB, cluster memory %.0f MiB: %s", "?" if needed is None else f"{needed / 2**20:.0f}",
+             memory / 2**20, "workers keep them after the first epoch" if fits else "streamed and decoded every epoch")
+    return fits
+
+
 def worker_cpus(cfg: AutotagConfig) -> float:
     """CPUs per training worker: the configured value, or a share that leaves one CPU per node
     for Ray Data (reading and decoding shards); workers that hold every CPU starve it silently."""
@@ -77,12 +130,12 @@ def task_for(cfg: AutotagConfig) -> Task:
                 cfg.task.threshold)
 
 
-def loop_config(cfg: AutotagConfig, task: Task, cpus_per_worker: float) -> dict[str, Any]:
+def loop_config(cfg: AutotagConfig, task: Task, cpus_per_worker: float, cache: bool = False) -> dict[str, Any]:
     """Everything a worker needs, as plain data (no OmegaConf objects cross process lines)."""
     return {"model": {"frontend": cfg.frontend.name, "frontend_params": dict(cfg.frontend.params),
                       "backend": cfg.backend.name, "backend_params": dict(cfg.backend.params)},
             "task": task.to_dict(), "config": cfg.to_dict(),
-            "train": {**dataclasses.asdict(cfg.train), "cpus_per_worker": cpus_per_worker}}
+            "train": {**dataclasses.asdict(cfg.train), "cpus_per_worker": cpus_per_worker, "cache_patches": cache}}
 
 
 def build_trainer(cfg: AutotagConfig, callbacks: tuple = ()):
@@ -102,7 +155,8 @@ def build_trainer(cfg: AutotagConfig, callbacks: tuple = ()):
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.train.use_gpu else {})}
     log.info("training %s on %d worker(s) with %s each", cfg.run_id, cfg.train.num_workers, resources)
     return TorchTrainer(
-        train_loop_per_worker, train_loop_config=loop_config(cfg, task, cpus), datasets=datasets,
+        train_loop_per_worker, train_loop_config=loop_config(cfg, task, cpus, cache_patches(cfg, model)),
+        datasets=datasets,
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                                resources_per_worker=resources),
         run_config=ray.train.RunConfig(

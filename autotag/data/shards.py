@@ -49,7 +49,14 @@ import pyarrow.parquet as pq
 import soundfile as sf
 
 from autotag import SAMPLE_RATE
-from autotag.data.audio import AudioDecodeError, decode_flac, filesystem_and_path, is_uri, open_audio
+from autotag.data.audio import (
+    FLAC_COMPRESSION,
+    AudioDecodeError,
+    decode_flac,
+    filesystem_and_path,
+    is_uri,
+    open_audio,
+)
 from autotag.data.manifest import LABEL_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -315,7 +322,8 @@ def encode_track(row: dict[str, Any], split: str, max_duration_s: float | None,
     spool = tempfile.SpooledTemporaryFile(max_size=spool_bytes)
     try:
         with open_audio(row["audio_path"], max_duration_s=max_duration_s) as stream:
-            with sf.SoundFile(spool, "w", SAMPLE_RATE, 1, format="FLAC", subtype="PCM_16") as flac:
+            with sf.SoundFile(spool, "w", SAMPLE_RATE, 1, format="FLAC", subtype="PCM_16",
+                              compression_level=FLAC_COMPRESSION) as flac:
                 for block in stream.blocks():
                     flac.write(to_pcm16(block))
             meta = {"track_id": row["track_id"], "split": split, "labels": _labels(row), "source": row["audio_path"],

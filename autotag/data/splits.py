@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from autotag.data.audio import AUDIO_EXTENSIONS
 from autotag.data.manifest import SPLITS
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".au", ".m4a")
 
 
 def normalize_key(key: str) -> str:

@@ -19,8 +19,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from autotag.data.adapters.common import is_uri, track_id_from_path
+from autotag.data.audio import AUDIO_EXTENSIONS
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".w64", ".opus")
 ROWS_SCHEMA = pa.schema([("track_id", pa.string()), ("audio_path", pa.string())])
 
 

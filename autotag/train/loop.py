@@ -1,6 +1,7 @@
 """The per-worker training loop run by Ray Train's ``TorchTrainer`` (DDP across workers).
 
-Each worker streams its split of the ``train`` and ``valid`` patch datasets, trains with
+Each worker streams its split of the ``train`` and ``valid`` patch datasets (kept in its
+memory after the first epoch with ``train.cache_patches``: :mod:`autotag.train.patch_cache`), trains with
 Adam, all-reduces the validation loss so that every rank takes the same early-stopping
 decision, and reports a checkpoint every epoch. On a restart (worker failure or a re-run
 of the same run name) it resumes from the latest checkpoint: weights, optimizer, epoch,
@@ -21,6 +22,7 @@ import torch.distributed as dist
 
 from autotag.train import checkpoint
 from autotag.train.early_stopping import EarlyStopping
+from autotag.train.patch_cache import PatchCache
 from autotag.train.tasks import Task
 from autotag.train.transfer import freeze, initialise_from
 
@@ -104,19 +106,26 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=hp["lr"])
     start_epoch, stopper, history = _restore(model, optimizer, hp["patience"])
     amp = bool(hp["mixed_precision"]) and device.type == "cuda"
-    train_shard = ray.train.get_dataset_shard("train")
-    valid_shard = ray.train.get_dataset_shard("valid")
+    shards = {split: ray.train.get_dataset_shard(split) for split in ("train", "valid")}
+    caches = {split: PatchCache() for split in shards} if hp.get("cache_patches") else {}
+
+    def batches(split: str, seed: int | None):
+        """This worker's batches of ``split``: from its patch cache once filled, else streamed."""
+        cache = caches.get(split)
+        if cache is not None and cache.ready:
+            return cache.batches(hp["batch_size"], seed)
+        shuffle = {} if seed is None else {"local_shuffle_buffer_size": hp["shuffle_buffer"], "local_shuffle_seed": seed}
+        stream = shards[split].iter_torch_batches(batch_size=hp["batch_size"], drop_last=False,
+                                                  device="cpu" if cache is not None else "auto", **shuffle)
+        return stream if cache is None else cache.recording(stream)
 
     for epoch in range(start_epoch, hp["max_epochs"]):
         if stopper.should_stop:
             break
         began = time.perf_counter()
-        train_batches = train_shard.iter_torch_batches(
-            batch_size=hp["batch_size"], drop_last=False, local_shuffle_buffer_size=hp["shuffle_buffer"],
-            local_shuffle_seed=hp["seed"] + 1000 * epoch + rank)
-        train = run_epoch(model, train_batches, task, device, optimizer, amp)
+        train = run_epoch(model, batches("train", hp["seed"] + 1000 * epoch + rank), task, device, optimizer, amp)
         train_seconds = time.perf_counter() - began
-        valid = run_epoch(model, valid_shard.iter_torch_batches(batch_size=hp["batch_size"]), task, device, None, amp)
+        valid = run_epoch(model, batches("valid", None), task, device, None, amp)
         improved = stopper.update(valid["loss"], epoch)
         metrics = {"epoch": epoch, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
                    "val_loss": valid["loss"], "val_accuracy": valid["accuracy"], "improved": improved,

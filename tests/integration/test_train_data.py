@@ -35,6 +35,34 @@ def _record_patch_ids(config):
         ray.train.report({"epoch": epoch})
 
 
+def test_patch_cache_estimate_counts_the_patches_of_the_index(sharded):
+    task = train.task_for(sharded)
+    model = train.build_model("lms_conv2d", "autopool", task.num_outputs)
+    frontend = model.frontend
+    rows = train.patch_dataset(train.shard_files(sharded.paths.shards, "train"), task, model, shuffle=False).count()
+    assert train.patch_bytes(sharded.paths.shards, ("train",), frontend.patch_samples,
+                             frontend.patch_hop_samples) == rows * frontend.patch_samples * 4
+    assert train.cache_patches(sharded, model)  # a few MiB: cached
+    forced = load_config([*_overrides(sharded), "train.cache_patches=false"])
+    assert not train.cache_patches(forced, model)
+
+
+def test_training_reads_shards_from_a_filesystem_uri(sharded):
+    task = train.task_for(sharded)
+    model = train.build_model("lms_conv2d", "autopool", task.num_outputs)
+    local = train.shard_files(sharded.paths.shards, "train")
+    uris = train.shard_files(f"file://{sharded.paths.shards}", "train")
+    assert uris == [f"file://{path}" for path in local] and len(local) > 1
+    rows = train.patch_dataset(uris, task, model, shuffle=False, keep_ids=True).to_pandas()
+    assert sorted(rows["patch_id"]) == sorted(train.patch_dataset(local, task, model, shuffle=False,
+                                                                  keep_ids=True).to_pandas()["patch_id"])
+    frontend = model.frontend
+    assert train.patch_bytes(f"file://{sharded.paths.shards}", ("train",), frontend.patch_samples,
+                             frontend.patch_hop_samples) == len(rows) * frontend.patch_samples * 4
+    with pytest.raises(FileNotFoundError, match="no test shards"):
+        train.shard_files(f"file://{sharded.paths.root}", "test")
+
+
 def test_every_patch_is_seen_once_per_epoch_across_two_workers(sharded, tmp_path):
     import ray.train
     from ray.train.torch import TorchTrainer

@@ -12,9 +12,9 @@ from typing import Any
 import pyarrow as pa
 
 from autotag.data import manifest, splits
-from autotag.data.audio import is_uri
+from autotag.data.audio import AUDIO_EXTENSIONS, is_uri
 from autotag.data.chords import reduce_to_majmin
-from autotag.data.splits import AUDIO_EXTENSIONS, SplitSpec
+from autotag.data.splits import SplitSpec
 
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
 

@@ -27,7 +27,8 @@ from typing import Any
 import pyarrow as pa
 
 from autotag.data.adapters.common import check_keys, finish, segment, sorted_segments, track_id_from_path
-from autotag.data.splits import AUDIO_EXTENSIONS, SplitSpec
+from autotag.data.audio import AUDIO_EXTENSIONS
+from autotag.data.splits import SplitSpec
 
 DEFAULT_NAMESPACES: dict[str, tuple[str, ...]] = {
     "chords": ("chord", "chord_harte"),
