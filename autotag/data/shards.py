@@ -65,7 +65,7 @@ INDEX_SCHEMA = pa.schema([("shard", pa.string()), ("split", pa.string()), ("path
                           ("track_id", pa.string()), ("duration_s", pa.float64())])
 ERRORS_SCHEMA = pa.schema([("track_id", pa.string()), ("audio_path", pa.string()), ("stage", pa.string()),
                            ("reason", pa.string())])
-FORMAT_VERSION = 2  # part of every fingerprint: bump when the same input would give other bytes
+FORMAT_VERSION = 3  # part of every fingerprint: bump when the same input would give other bytes
 SPOOL_BYTES = 32 * 1024**2
 _BLOCK = tarfile.BLOCKSIZE
 _TAR_END = 2 * _BLOCK + tarfile.RECORDSIZE  # end-of-archive blocks plus the worst-case record padding

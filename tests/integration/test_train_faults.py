@@ -29,8 +29,11 @@ pytestmark = pytest.mark.slow
 # The callback is defined here, so ship it to Ray's processes by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
+# Streaming (no patch cache): every epoch reads and decodes the shards, so an epoch lasts long
+# enough for the kill to land inside one, and the harder of the two data paths is the one restarted.
 OVERRIDES = ["dataset.synthetic.tracks_per_class=6", "dataset.synthetic.duration_s=6.0", "shard.tracks_per_shard=30",
-             "train.batch_size=16", "train.patience=50", "train.max_failures=2", "runtime.progress_bars=false"]
+             "train.batch_size=16", "train.patience=50", "train.max_failures=2", "runtime.progress_bars=false",
+             "train.cache_patches=false"]
 
 
 class EpochLog(UserCallback):
