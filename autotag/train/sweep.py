@@ -187,8 +187,11 @@ def _number(value: Any, fmt: str) -> str:
 
 
 def markdown(rows: Sequence[Mapping[str, Any]], title: str, best_run_id: str | None = None) -> str:
-    """The tutorial-style table; test metrics in bold, the best trial (lowest val loss) marked ★."""
+    """The tutorial-style table: the best value of each test metric in bold, the selected trial
+    (lowest val loss) marked ★."""
     tests = _metric_columns(rows)
+    best = {t: max((row[t] for row in rows if row["status"] == "ok" and row.get(t) is not None), default=None)
+            for t in tests}
     head = ["Combo", *(f"Test {METRIC_TITLES.get(t[5:], t[5:])}" for t in tests), "Val loss (best)",
             "Val accuracy", "Params", "Epochs run (best)", "Time/epoch", "Samples/s"]
     lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -197,7 +200,8 @@ def markdown(rows: Sequence[Mapping[str, Any]], title: str, best_run_id: str | N
         if row["status"] != "ok":
             lines.append(f"| {name} | error: {str(row.get('error') or '')[:120]} |" + " |" * (len(head) - 2))
             continue
-        cells = [name, *(f"**{_number(row.get(t), '.4f')}**" for t in tests), _number(row["val_loss"], ".4f"),
+        marks = ["**" if row.get(t) is not None and row.get(t) == best[t] else "" for t in tests]
+        cells = [name, *(f"{m}{_number(row.get(t), '.4f')}{m}" for t, m in zip(tests, marks)), _number(row["val_loss"], ".4f"),
                  _number(row["val_accuracy"], ".4f"), f"{row['params']:,}",
                  f"{row['epochs_run']} (ep {row['best_epoch']})", f"{row['epoch_seconds']:.1f} s",
                  f"{row['samples_per_s']:,.0f}"]
