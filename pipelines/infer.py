@@ -127,6 +127,9 @@ def model_runs(cfg: AutotagConfig) -> list[ModelRun]:
     checkpoint), every model in one pass over the audio, each written as run ``<run_id>-<name>``."""
     checkpoints = dict(cfg.infer.models or {}) or {"model": cfg.infer.checkpoint}
     check_model_names(checkpoints)
+    if cfg.infer.models:
+        log.info("infer.models names %d model(s): infer.checkpoint (%s) is not used", len(checkpoints),
+                 cfg.infer.checkpoint)
     extra = tuple(name for name, on in (("embeddings", cfg.infer.embeddings), ("activations", cfg.infer.activations)) if on)
     runs = []
     for name, path in checkpoints.items():

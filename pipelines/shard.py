@@ -41,7 +41,7 @@ def ensure_manifest(cfg: AutotagConfig) -> str:
         return cfg.dataset.manifest
     path = Path(cfg.dataset.manifest)
     if cfg.dataset.synthetic is not None:
-        spec = synthetic.SyntheticSpec(**dataclasses.asdict(cfg.dataset.synthetic))
+        spec = cfg.dataset.synthetic
         log.info("rendering synthetic %s dataset into %s", spec.kind, path.parent)
         return str(synthetic.generate(path.parent, spec))
     prepare = cfg.dataset.prepare
