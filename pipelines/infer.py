@@ -194,7 +194,7 @@ def _write_batch(batch: dict, runs: list[ModelRun], cfg: AutotagConfig, counts: 
         for track_id, status, error in zip(rows["track_id"], rows["status"], rows["error"]):
             r.counts[status] += 1
             if status == "error":
-                log.warning("%s could not tag %s: %s", r.name, track_id, error)
+                log.warning("%scould not tag %s: %s", f"{r.name}: " if cfg.infer.models else "", track_id, error)
         failed |= np.asarray(batch[f"{r.name}.status"]) != "ok"
     counts["error"] += int(failed.sum())
     counts["ok"] += int((~failed).sum())
