@@ -31,18 +31,24 @@ def viterbi(log_probs: np.ndarray, switch_penalty: float) -> np.ndarray:
     num_frames, num_classes = log_probs.shape
     if num_frames == 0:
         return np.zeros(0, dtype=np.int64)
-    score = log_probs[0].astype(np.float64)
-    back = np.zeros((num_frames, num_classes), dtype=np.int64)
+    log_probs = np.ascontiguousarray(log_probs, dtype=np.float64)
+    score = log_probs[0].copy()
+    # Back-pointers in two parts: whether class c stayed at step t, else the step's overall best.
+    stay = np.empty((num_frames, num_classes), dtype=bool)
+    best = np.zeros(num_frames, dtype=np.int64)
     for t in range(1, num_frames):
-        best = int(score.argmax())
-        switch = score[best] - switch_penalty
-        stay = score >= switch
-        back[t] = np.where(stay, np.arange(num_classes), best)
-        score = np.where(stay, score, switch) + log_probs[t]
+        best[t] = score.argmax()
+        switch = score[best[t]] - switch_penalty
+        np.greater_equal(score, switch, out=stay[t])
+        np.maximum(score, switch, out=score)  # stay, or switch from the best
+        score += log_probs[t]
     path = np.empty(num_frames, dtype=np.int64)
-    path[-1] = int(score.argmax())
+    current = int(score.argmax())
+    path[-1] = current
     for t in range(num_frames - 1, 0, -1):
-        path[t - 1] = back[t, path[t]]
+        if not stay[t, current]:
+            current = int(best[t])
+        path[t - 1] = current
     return path
 
 
