@@ -30,6 +30,7 @@ from autotag import SAMPLE_RATE
 from autotag.config import AutotagConfig
 from autotag.data import manifest
 from autotag.data.audio import filesystem_and_path
+from autotag.data.patches import patch_counts
 from autotag.data.shards import child
 from autotag.models import build_model
 from autotag.train import checkpoint
@@ -85,9 +86,8 @@ def patch_bytes(shards_dir: str | Path, splits: tuple[str, ...], patch_samples: 
     if filesystem.get_file_info(index).type != pafs.FileType.File:
         return None
     table = pq.read_table(index, columns=["split", "duration_s"], filesystem=filesystem).to_pandas()
-    samples = (table.loc[table["split"].isin(splits), "duration_s"] * SAMPLE_RATE).round().astype("int64")
-    patches = ((samples - patch_samples).clip(lower=0) // hop_samples + 1).sum()
-    return int(patches) * patch_samples * 4
+    samples = (table.loc[table["split"].isin(splits), "duration_s"] * SAMPLE_RATE).round().to_numpy()
+    return int(patch_counts(samples, patch_samples, hop_samples).sum()) * patch_samples * 4
 
 
 def cache_patches(cfg: AutotagConfig, model) -> bool:

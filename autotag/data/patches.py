@@ -17,6 +17,13 @@ def patch_starts(num_samples: int, patch_samples: int, hop_samples: int) -> np.n
     return np.arange(0, num_samples - patch_samples + 1, hop_samples, dtype=np.int64)
 
 
+def patch_counts(num_samples: np.ndarray, patch_samples: int, hop_samples: int) -> np.ndarray:
+    """``len(patch_starts(n, ...))`` for every ``n`` of ``num_samples`` at once (at least one each)."""
+    if patch_samples < 1 or hop_samples < 1:
+        raise ValueError(f"patch ({patch_samples}) and hop ({hop_samples}) must be positive")
+    return np.maximum(np.asarray(num_samples, dtype=np.int64) - patch_samples, 0) // hop_samples + 1
+
+
 def cut_patches(samples: np.ndarray, patch_samples: int, hop_samples: int) -> np.ndarray:
     """``(n,)`` waveform → ``(num_patches, patch_samples)`` float32, zero-padding a short signal."""
     if len(samples) < patch_samples:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autotag.data.patches import cut_patches, patch_starts
+from autotag.data.patches import cut_patches, patch_counts, patch_starts
 
 
 def test_patches_follow_the_tutorial_count_and_content():
@@ -22,3 +22,11 @@ def test_short_signal_gets_one_zero_padded_patch():
 def test_invalid_sizes():
     with pytest.raises(ValueError):
         patch_starts(100, 0, 10)
+
+
+def test_patch_counts_equal_the_number_of_patch_starts():
+    lengths = np.arange(0, 3_000, 7)
+    expected = [len(patch_starts(int(n), 256, 96)) for n in lengths]
+    assert patch_counts(lengths, 256, 96).tolist() == expected
+    with pytest.raises(ValueError, match="positive"):
+        patch_counts(lengths, 256, 0)
