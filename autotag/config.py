@@ -132,6 +132,7 @@ class InferConfig:
     num_actors: int = 1
     cpus_per_actor: float = 1.0
     gpus_per_actor: float = 0.0
+    decode_threads: int | None = None
     aggregate: str = "mean"
     rows_per_file: int = 10_000
     max_duration_s: float = 3600.0

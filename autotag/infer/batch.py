@@ -4,7 +4,10 @@
 (``track_id``) and its audio (``audio_path`` — a local path or a pyarrow-filesystem URI —
 or ``flac`` bytes read from WebDataset shards). It holds one :class:`TrackPredictor` per
 named checkpoint, loaded once in the constructor, so genre, tags and chords of a catalogue
-come from a single decode of each file. It never raises for a bad file: a file that cannot
+come from a single decode of each file. With ``decode_threads`` > 1 the next tracks of the batch
+decode in threads (libsndfile and soxr release the GIL) while the models run on the current
+one, at most ``decode_threads`` tracks ahead, so memory stays bounded with hour-long files:
+this keeps a GPU actor's models fed from several CPUs. It never raises for a bad file: a file that cannot
 be decoded gives every model an error row with the reason; a model that fails on one track
 gives only that model an error row.
 
@@ -18,6 +21,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -45,17 +51,24 @@ class BatchPredictor:
         Model name → checkpoint directory (written by ``pipelines.train``).
     max_duration_s
         Longer files become error rows.
+    decode_threads
+        Tracks decoded ahead, in threads, while the models run (1: one after the other).
     **options
         Passed to every :class:`TrackPredictor` (``patch_batch_size``, ``aggregate``,
         ``device``, ``num_threads``, ``chord_switch_penalty``, ``smooth_frames``,
         ``embeddings``, ``activations``).
     """
 
-    def __init__(self, checkpoints: dict[str, str], max_duration_s: float | None = 3600.0, **options: Any):
+    def __init__(self, checkpoints: dict[str, str], max_duration_s: float | None = 3600.0, decode_threads: int = 1,
+                 **options: Any):
         if not checkpoints:
             raise ValueError("BatchPredictor needs at least one checkpoint")
+        if decode_threads < 1:
+            raise ValueError(f"decode_threads must be at least 1, got {decode_threads}")
         check_model_names(checkpoints)
         self.max_duration_s = max_duration_s
+        self.decoder = ThreadPoolExecutor(decode_threads, thread_name_prefix="decode") if decode_threads > 1 else None
+        self.decode_ahead = decode_threads
         self.predictors = {name: TrackPredictor(str(path), max_duration_s=max_duration_s, **options)
                            for name, path in checkpoints.items()}
         rates = {name: p.sample_rate for name, p in self.predictors.items()}
@@ -69,9 +82,10 @@ class BatchPredictor:
         blobs = batch.get("flac", np.asarray([None] * n, dtype=object))
         duration = np.full(n, np.nan)
         columns = {name: _ModelColumns(predictor, n) for name, predictor in self.predictors.items()}
-        for i in range(n):
+        sources = [(paths[i], blobs[i], str(paths[i] or track_ids[i])) for i in range(n)]
+        for i, decoded in enumerate(self._decoded(sources)):
             try:
-                audio = load_audio(paths[i], blobs[i], str(paths[i] or track_ids[i]), self.max_duration_s)
+                audio = decoded.result() if isinstance(decoded, Future) else decoded()
             except AudioDecodeError as exc:
                 for model in columns.values():
                     model.fail(i, exc.reason)
@@ -85,6 +99,21 @@ class BatchPredictor:
         for name, model in columns.items():
             out.update({f"{name}.{key}": value for key, value in model.arrays().items()})
         return out
+
+    def _decoded(self, sources: list[tuple]) -> Iterator[Future | Any]:
+        """Per track, in order: a future of its decode (threads, ``decode_ahead`` in flight) or,
+        with one thread, a call that decodes it now."""
+        if self.decoder is None:
+            for path, data, name in sources:
+                yield lambda path=path, data=data, name=name: load_audio(path, data, name, self.max_duration_s)
+            return
+        pending: deque[Future] = deque()
+        for path, data, name in sources:
+            pending.append(self.decoder.submit(load_audio, path, data, name, self.max_duration_s))
+            if len(pending) > self.decode_ahead:  # the models run on one while decode_ahead decode
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
 
     @staticmethod
     def _track_ids(batch: dict[str, np.ndarray]) -> list[str]:

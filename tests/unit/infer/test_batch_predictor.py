@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -84,3 +87,35 @@ def test_model_names_must_be_safe_folder_names(checkpoints):
         BatchPredictor({"../x": checkpoints["genre"]})
     with pytest.raises(ValueError, match="at least one"):
         BatchPredictor({})
+
+
+def test_decoding_ahead_in_threads_gives_the_same_rows_in_order(checkpoints, files, monkeypatch):
+    real, in_flight, most = batch_module.load_audio, [0], [0]
+    lock = threading.Lock()
+
+    def counted(*args):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        try:
+            time.sleep(0.05)  # long enough for the look-ahead to fill
+            return real(*args)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    monkeypatch.setattr(batch_module, "load_audio", counted)
+    order = [0, 2, 1, 0, 1, 0]  # good, bad, good, ... : rows must stay in input order
+    batch = {"track_id": np.array([f"t{k}" for k in range(len(order))], dtype=object),
+             "audio_path": np.array([str(files[i]) for i in order], dtype=object)}
+    one = BatchPredictor(checkpoints, patch_batch_size=4, device="cpu")(batch)
+    three = BatchPredictor(checkpoints, patch_batch_size=4, device="cpu", decode_threads=3)(batch)
+    assert most[0] == 3  # three decodes at once, never more
+    assert three["genre.status"].tolist() == ["ok", "error", "ok", "ok", "ok", "ok"]
+    for key, value in one.items():
+        if value.dtype == object:
+            assert three[key].tolist() == value.tolist(), key
+        else:
+            np.testing.assert_allclose(three[key], value, rtol=1e-6, err_msg=key)
+    with pytest.raises(ValueError, match="decode_threads"):
+        BatchPredictor(checkpoints, decode_threads=0)
