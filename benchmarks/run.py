@@ -4,7 +4,8 @@
 
 In order: training throughput (full data path vs in-memory tensors), inference throughput
 (actor pool), inference per CPU core and on a 1-hour file (``infer_rtf``), and sharding
-throughput against decode-only and a librosa loop (``shard_throughput``). The data set is
+throughput against decode-only and a librosa loop (``shard_throughput``), and, on a machine
+with a CUDA GPU, GPU against CPU inference actors (``infer_gpu``). The data set is
 rendered and sharded once under ``--root`` and reused by later runs; the inference benchmark
 tags it with the model the training benchmark published. Numbers depend
 on the machine and on whatever else it runs: each table names the cores and the load average.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import infer_rtf, infer_throughput, shard_throughput, train_throughput
+from benchmarks import infer_gpu, infer_rtf, infer_throughput, shard_throughput, train_throughput
 from benchmarks.common import DEFAULT_ROOT
 from pipelines.common import load_config
 
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     print(infer_throughput.report(infer_rows))
     infer_rtf.main(["--root", str(Path(args.root) / "rtf")])
     shard_throughput.main(["--root", str(Path(args.root) / "shard")])
+    if infer_gpu.gpu_available():
+        infer_gpu.main(["--root", str(Path(args.root) / "gpu")])
     return 0
 
 
