@@ -33,6 +33,7 @@ import torch
 from autotag.data.audio import decode_audio
 from autotag.data.chords import CHORD_LABELS
 from autotag.infer.batch import BatchPredictor
+from autotag.memory import reuse_freed_memory
 from autotag.models import build_model
 from autotag.train import checkpoint
 from autotag.train.tasks import Task
@@ -93,6 +94,7 @@ def peak_rss_on(checkpoint_dir: Path, path: Path) -> float:
 
 def run(root: Path, tracks: int, seconds: float, hour: bool = True) -> list[dict]:
     torch.set_num_threads(1)
+    reuse_freed_memory()  # the heap settings of the infer actors, for every row alike
     files = [root / "audio" / f"track{i:03d}.flac" for i in range(tracks)]
     for i, path in enumerate(files):
         if not path.exists():

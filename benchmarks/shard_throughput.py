@@ -48,6 +48,7 @@ import soundfile as sf
 
 from autotag.data import manifest, shards
 from autotag.data.audio import BLOCK_FRAMES, decode_audio
+from autotag.memory import reuse_freed_memory
 from benchmarks.common import PeakRss, Stopwatch, descendants, machine, process_title, table
 from pipelines import shard
 from pipelines.common import init_ray, load_config
@@ -252,6 +253,7 @@ def run(root: str | Path = DEFAULT_ROOT, tracks: int = 512, seconds: float = 30.
     for f in files:  # page cache: every method reads warm files
         Path(f).read_bytes()
     warm_up(manifest_path, root, workers)
+    reuse_freed_memory()  # the heap settings of the shard tasks, for every baseline alike
     methods = [("decode-only, 64 Ki-frame blocks (soundfile.blocks)", _read_blocks, workers),
                ("decode-only, whole file (soundfile.read)", _read, workers),
                ("decode-only, 64 Ki-frame blocks (soundfile.blocks)", _read_blocks, 1),
@@ -259,7 +261,7 @@ def run(root: str | Path = DEFAULT_ROOT, tracks: int = 512, seconds: float = 30.
                ("librosa.load(sr=22050) loop", _librosa, 1)]
     times: dict[int, list[tuple[float, float]]] = {k: [] for k in range(len(methods) + 1)}
     shard_peak = 0.0
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=reuse_freed_memory) as pool:
         for fn in (_read, _read_blocks, _decode, _librosa):  # start the processes; no first call is timed
             list(pool.map(fn, files[:workers]))
             fn(files[0])

@@ -27,6 +27,7 @@ from autotag.config import AutotagConfig, ShardConfig
 from autotag.data import manifest, shards, synthetic
 from autotag.data.adapters import ADAPTERS
 from autotag.data.audio import filesystem_and_path, is_uri
+from autotag.memory import reuse_freed_memory
 from pipelines.common import cli, init_ray
 
 log = logging.getLogger("autotag.shard")
@@ -76,6 +77,7 @@ def write_span(item: dict[str, Any], out_dir: str, ordered: Any, options: dict[s
     """Ray Data task body: write the shard of one span of the sorted manifest (an object ref)."""
     import ray
 
+    reuse_freed_memory()  # each track's buffers reuse the last one's pages (autotag.memory)
     table = ray.get(ordered) if isinstance(ordered, ray.ObjectRef) else ordered
     plan = shards.plan_from_span(table, shards.ShardSpan(**item))
     result = shards.write_shard(plan, out_dir, **options)

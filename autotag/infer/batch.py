@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from autotag.data.audio import AudioDecodeError
+from autotag.memory import reuse_freed_memory
 from autotag.infer.predictor import TrackPredictor, load_audio
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -66,6 +67,7 @@ class BatchPredictor:
         if decode_threads < 1:
             raise ValueError(f"decode_threads must be at least 1, got {decode_threads}")
         check_model_names(checkpoints)
+        reuse_freed_memory()  # each track's buffers reuse the last one's pages (autotag.memory)
         self.max_duration_s = max_duration_s
         self.decoder = ThreadPoolExecutor(decode_threads, thread_name_prefix="decode") if decode_threads > 1 else None
         self.decode_ahead = decode_threads

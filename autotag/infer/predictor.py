@@ -94,11 +94,15 @@ class TrackPredictor:
         """Yield ``(starts, patches)`` batches without materialising every patch at once."""
         if len(samples) < self.patch_samples:
             samples = np.pad(samples, (0, self.patch_samples - len(samples)))
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
         starts = patch_starts(len(samples), self.patch_samples, self.hop_samples)
         view = np.lib.stride_tricks.sliding_window_view(samples, self.patch_samples)
         for first in range(0, len(starts), self.patch_batch_size):
             chunk = starts[first : first + self.patch_batch_size]
-            yield chunk, np.ascontiguousarray(view[chunk], dtype=np.float32)
+            if self.hop_samples == self.patch_samples:  # back-to-back patches: a view of the track, no copy
+                yield chunk, samples[chunk[0] : chunk[-1] + self.patch_samples].reshape(len(chunk), -1)
+            else:
+                yield chunk, np.ascontiguousarray(view[chunk])
 
     @torch.no_grad()
     def patch_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from autotag.memory import reuse_freed_memory
 from autotag.train import checkpoint
 from autotag.train.early_stopping import EarlyStopping
 from autotag.train.patch_cache import PatchCache
@@ -96,6 +97,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.manual_seed(hp["seed"])
     np.random.seed(hp["seed"] + rank)
     torch.set_num_threads(max(1, int(round(hp["cpus_per_worker"]))))
+    reuse_freed_memory()  # each batch's buffers reuse the last one's pages (autotag.memory)
     task = Task.from_dict(config["task"])
     model = checkpoint.model_from_meta(config)
     if hp.get("init_from"):
