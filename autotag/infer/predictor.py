@@ -91,26 +91,21 @@ class TrackPredictor:
     # ------------------------------------------------------------------ track-level models
 
     def _patch_batches(self, samples: np.ndarray):
-        """Yield ``(starts, patches)`` batches without materialising every patch at once."""
+        """Yield ``(starts, track)`` per batch of patches: start offsets (samples) and the track
+        (on the model's device), without materialising every patch at once."""
         if len(samples) < self.patch_samples:
             samples = np.pad(samples, (0, self.patch_samples - len(samples)))
-        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        track = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(self.device)
         starts = patch_starts(len(samples), self.patch_samples, self.hop_samples)
-        view = np.lib.stride_tricks.sliding_window_view(samples, self.patch_samples)
         for first in range(0, len(starts), self.patch_batch_size):
-            chunk = starts[first : first + self.patch_batch_size]
-            if self.hop_samples == self.patch_samples:  # back-to-back patches: a view of the track, no copy
-                yield chunk, samples[chunk[0] : chunk[-1] + self.patch_samples].reshape(len(chunk), -1)
-            else:
-                yield chunk, np.ascontiguousarray(view[chunk])
+            yield starts[first : first + self.patch_batch_size], track
 
     @torch.no_grad()
     def patch_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Patch start times (s), probabilities ``(P, K)`` and, if asked, embeddings ``(P, D)``."""
         starts, probs, embeds = [], [], []
-        for chunk_starts, patches in self._patch_batches(samples):
-            wave = torch.from_numpy(patches).to(self.device)
-            embedding = self.model.embed(wave)
+        for chunk_starts, track in self._patch_batches(samples):
+            embedding = self.model.embed_patches(track, chunk_starts.tolist(), self.patch_samples)
             probs.append(self.task.probabilities(self.model.head(embedding)).cpu().numpy())
             if self.want_embeddings:
                 embeds.append(embedding.float().cpu().numpy())

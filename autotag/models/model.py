@@ -18,7 +18,7 @@ frames; training uses whole patches, so this does not arise there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -108,6 +108,15 @@ class AutotagModel(nn.Module):
         lengths = self._check_lengths(wave, lengths)
         wave = wave * (torch.arange(wave.shape[1], device=wave.device) < lengths.unsqueeze(1))
         return self.backend(self.frontend(wave, lengths), self.frontend.output_lengths(lengths))
+
+    def embed_patches(self, track: torch.Tensor, starts: Sequence[int], patch_samples: int) -> torch.Tensor:
+        """:meth:`embed` of the patches ``track[s : s + patch_samples]`` for each ``s`` of ``starts``
+        (``track`` 1-D). Features that overlapping patches can share (the log-mel's frames) are
+        computed once for all of them (``patch_features``); other front-ends see the stacked patches."""
+        features = getattr(self.frontend, "features", None)
+        if hasattr(features, "patch_features"):
+            return self.backend(self.frontend.encode(features.patch_features(track, starts, patch_samples)))
+        return self.embed(torch.stack([track[s : s + patch_samples] for s in starts]))
 
     def _check_lengths(self, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         lengths = torch.as_tensor(lengths, device=wave.device).long()

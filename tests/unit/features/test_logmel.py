@@ -50,3 +50,24 @@ def test_time_base():
 def test_rejects_bad_settings():
     with pytest.raises(ValueError, match="hop_length=0"):
         LogMel(hop_length=0)
+
+
+@pytest.mark.parametrize("n_fft, hop, patch_frames, patch_hop_frames", [
+    (2048, 1024, 64, 32),   # the tutorial's patches at inference: 50 % overlap
+    (2048, 1024, 64, 64),   # back to back
+    (1024, 256, 40, 7),     # two padded frames at each end, odd hop
+    (2048, 768, 20, 10),    # half a window is not a whole number of hops: plain forward
+])
+def test_patch_features_equal_forward_on_each_patch(n_fft, hop, patch_frames, patch_hop_frames):
+    torch.manual_seed(0)
+    mel = LogMel(n_fft=n_fft, hop_length=hop, n_mels=64)
+    track = torch.randn(SAMPLE_RATE * 6) * 0.1
+    patch = mel.samples_for_frames(patch_frames)
+    for starts in (list(range(0, len(track) - patch + 1, patch_hop_frames * hop)), [0], [hop * 3, hop * 5]):
+        expected = mel(torch.stack([track[s : s + patch] for s in starts]))
+        got = mel.patch_features(track, starts, patch)
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+    off_grid = [5, hop + 5]  # not on the hop grid: falls back to forward, same numbers
+    torch.testing.assert_close(mel.patch_features(track, off_grid, patch),
+                               mel(torch.stack([track[s : s + patch] for s in off_grid])))

@@ -60,3 +60,16 @@ def test_track_score_is_the_mean_of_patch_probabilities(tmp_path, checkpoint_dir
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="missing meta.json"):
         TrackPredictor(str(tmp_path))
+
+
+def test_patch_probabilities_equal_the_model_on_each_cut_patch(checkpoint_dir):
+    # The predictor shares log-mel frames between overlapping patches; the numbers must not move.
+    from autotag.data.patches import cut_patches
+
+    predictor = TrackPredictor(str(checkpoint_dir), patch_batch_size=4)
+    y = np.random.default_rng(1).standard_normal(22_050 * 20).astype(np.float32) * 0.1
+    patches = cut_patches(y, predictor.patch_samples, predictor.hop_samples)
+    assert predictor.hop_samples < predictor.patch_samples and len(patches) > 4  # overlapping, several batches
+    with torch.no_grad():
+        expected = predictor.model.probabilities(predictor.model(torch.from_numpy(patches))).numpy()
+    np.testing.assert_allclose(predictor.patch_probabilities(y), expected, rtol=1e-4, atol=1e-6)
