@@ -6,7 +6,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,26 @@ def init_ray(cfg: AutotagConfig) -> None:
     import ray.data
 
     ray.data.DataContext.get_current().enable_progress_bars = runtime.progress_bars
+
+
+@contextmanager
+def whole_cluster_per_operator() -> Iterator[None]:
+    """Datasets made inside take the cluster's resources as they need them.
+
+    Ray Data reserves part of the cluster per operator by default; a pipeline whose work sits
+    in one operator (the shard writer, the infer actor pool) then runs at half the cluster
+    until that operator's budget grows: on 2 CPUs, one shard at a time for the first two
+    seconds of a five-second run. A dataset keeps the context it was made under, so make it
+    inside this block; the setting is restored on exit.
+    """
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    reserving, context.op_resource_reservation_enabled = context.op_resource_reservation_enabled, False
+    try:
+        yield
+    finally:
+        context.op_resource_reservation_enabled = reserving
 
 
 def cli(run: Callable[[AutotagConfig], dict[str, Any]], config_name: str = "config",

@@ -38,7 +38,7 @@ from autotag.infer.exports import export_run
 from autotag.infer.tables import PredictionWriter, main_table, output_tables
 from autotag.train import checkpoint
 from autotag.train.tasks import Task
-from pipelines.common import cli, init_ray
+from pipelines.common import cli, init_ray, whole_cluster_per_operator
 
 log = logging.getLogger("autotag.infer")
 
@@ -75,7 +75,9 @@ def source_dataset(cfg: AutotagConfig, done: set[str]):
             _from_shards, batch_format="numpy", fn_kwargs={"done": frozenset(done)})
         return rows, None
     todo = pending_tracks(cfg, done)
-    return ray.data.from_arrow(todo).repartition(source_blocks(todo.num_rows, cfg)), todo.num_rows
+    with whole_cluster_per_operator():  # the actor pool does all the work
+        rows = ray.data.from_arrow(todo).repartition(source_blocks(todo.num_rows, cfg))
+    return rows, todo.num_rows
 
 
 def source_blocks(tracks: int, cfg: AutotagConfig) -> int:

@@ -28,7 +28,7 @@ from autotag.data import manifest, shards, synthetic
 from autotag.data.adapters import ADAPTERS
 from autotag.data.audio import filesystem_and_path, is_uri
 from autotag.memory import reuse_freed_memory
-from pipelines.common import cli, init_ray
+from pipelines.common import cli, init_ray, whole_cluster_per_operator
 
 log = logging.getLogger("autotag.shard")
 
@@ -99,7 +99,8 @@ def write_all(spans: list[shards.ShardSpan], ordered: pa.Table, out_dir: str,
         return []
     items = [dataclasses.asdict(span) for span in spans]
     kwargs = {"out_dir": out_dir, "ordered": ray.put(ordered), "options": writer_options(settings)}
-    dataset = ray.data.from_items(items, override_num_blocks=len(items))
+    with whole_cluster_per_operator():  # one operator does all the work
+        dataset = ray.data.from_items(items, override_num_blocks=len(items))
     results = []
     for row in dataset.map(write_span, fn_kwargs=kwargs, num_cpus=settings.cpus_per_task).iter_rows():
         results.append(shards.ShardResult.from_dict(json.loads(row["result"])))
