@@ -38,9 +38,11 @@ def _run(root: Path, experiment: str, *overrides: str) -> dict:
 
 
 def test_tags(ray_session, tmp_path):
+    # Batches of 16 want a smaller step than the tutorial's 0.01 (made for 128): at 0.01 the result
+    # swung between 0.68 and 0.71 with the float rounding of the mel product; at 0.001, 0.78 both ways.
     run = _run(tmp_path, "synthetic_tags_lms_conv2d", "dataset.synthetic.tracks_per_class=12",
                "dataset.synthetic.duration_s=8.0", "train.batch_size=16", "train.max_epochs=10",
-               "train.patience=5")
+               "train.patience=5", "train.lr=0.001")
     tagging = run["metrics"]["tagging"]
     assert tagging["roc_auc_macro"] >= 0.70, tagging
 
