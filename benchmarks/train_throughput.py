@@ -47,6 +47,7 @@ def in_memory_loop(config: dict[str, Any]) -> None:
     import torch
     from ray.train.torch import get_device, prepare_model
 
+    from autotag.memory import reuse_freed_memory
     from autotag.train.loop import run_epoch
     from autotag.train.tasks import Task
 
@@ -54,6 +55,7 @@ def in_memory_loop(config: dict[str, Any]) -> None:
     rank, world = context.get_world_rank(), context.get_world_size()
     torch.manual_seed(hp["seed"])
     torch.set_num_threads(max(1, int(round(hp["cpus_per_worker"]))))
+    reuse_freed_memory()  # the heap settings of the train workers
     data = ray.get(config["patches"][0])
     # Copies: object-store arrays are read-only, and every N-th row is not contiguous.
     audio = torch.from_numpy(np.ascontiguousarray(data["audio"][rank::world]).copy())
