@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -127,12 +128,8 @@ def infer_pass(root: Path, folder: Path, checkpoints: dict[str, str], actors: in
     for table_dir in Path(cfg.paths.predictions).glob(f"*/{run_id}-*"):
         shutil.rmtree(table_dir)  # tag everything again
     sampler = GpuSampler() if gpu else None
-    with Stopwatch() as clock:
-        if sampler:
-            with sampler:
-                summary = infer.run(cfg)
-        else:
-            summary = infer.run(cfg)
+    with Stopwatch() as clock, sampler or nullcontext():
+        summary = infer.run(cfg)
     tracks, audio_s = min(tagged_audio_seconds(run["tracks_dir"]) for run in summary["runs"].values())
     row = {"what": f"{'GPU' if gpu else 'CPU'} actors", "actors": actors, "cpus_per_actor": cpus,
            "gpu_per_actor": gpu or None, "decode_threads": infer.decode_threads(cfg), "tracks": tracks, "audio_s_per_s": audio_s / clock.seconds,

@@ -19,16 +19,17 @@ model's columns under the plain names :func:`autotag.infer.tables.output_tables`
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from autotag.data.audio import AudioDecodeError
+from autotag.data.audio import AudioDecodeError, DecodedAudio
 from autotag.memory import reuse_freed_memory
 from autotag.infer.predictor import TrackPredictor, load_audio
 
@@ -87,7 +88,7 @@ class BatchPredictor:
         sources = [(paths[i], blobs[i], str(paths[i] or track_ids[i])) for i in range(n)]
         for i, decoded in enumerate(self._decoded(sources)):
             try:
-                audio = decoded.result() if isinstance(decoded, Future) else decoded()
+                audio = decoded()
             except AudioDecodeError as exc:
                 for model in columns.values():
                     model.fail(i, exc.reason)
@@ -102,20 +103,21 @@ class BatchPredictor:
             out.update({f"{name}.{key}": value for key, value in model.arrays().items()})
         return out
 
-    def _decoded(self, sources: list[tuple]) -> Iterator[Future | Any]:
-        """Per track, in order: a future of its decode (threads, ``decode_ahead`` in flight) or,
-        with one thread, a call that decodes it now."""
+    def _decoded(self, sources: list[tuple]) -> Iterator[Callable[[], DecodedAudio]]:
+        """Per track, in order, a call that returns its decoded audio (or raises its decode
+        error): with threads, the result of a decode started up to ``decode_ahead`` tracks
+        earlier; without, a decode run there and then."""
         if self.decoder is None:
             for path, data, name in sources:
-                yield lambda path=path, data=data, name=name: load_audio(path, data, name, self.max_duration_s)
+                yield functools.partial(load_audio, path, data, name, self.max_duration_s)
             return
         pending: deque[Future] = deque()
         for path, data, name in sources:
             pending.append(self.decoder.submit(load_audio, path, data, name, self.max_duration_s))
             if len(pending) > self.decode_ahead:  # the models run on one while decode_ahead decode
-                yield pending.popleft()
+                yield pending.popleft().result
         while pending:
-            yield pending.popleft()
+            yield pending.popleft().result
 
     @staticmethod
     def _track_ids(batch: dict[str, np.ndarray]) -> list[str]:

@@ -90,21 +90,17 @@ class TrackPredictor:
 
     # ------------------------------------------------------------------ track-level models
 
-    def _patch_batches(self, samples: np.ndarray):
-        """Yield ``(starts, track)`` per batch of patches: start offsets (samples) and the track
-        (on the model's device), without materialising every patch at once."""
+    @torch.no_grad()
+    def patch_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Patch start times (s), probabilities ``(P, K)`` and, if asked, embeddings ``(P, D)``;
+        ``patch_batch_size`` patches per forward pass, never every patch at once."""
         if len(samples) < self.patch_samples:
             samples = np.pad(samples, (0, self.patch_samples - len(samples)))
         track = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(self.device)
-        starts = patch_starts(len(samples), self.patch_samples, self.hop_samples)
-        for first in range(0, len(starts), self.patch_batch_size):
-            yield starts[first : first + self.patch_batch_size], track
-
-    @torch.no_grad()
-    def patch_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Patch start times (s), probabilities ``(P, K)`` and, if asked, embeddings ``(P, D)``."""
+        all_starts = patch_starts(len(samples), self.patch_samples, self.hop_samples)
         starts, probs, embeds = [], [], []
-        for chunk_starts, track in self._patch_batches(samples):
+        for first in range(0, len(all_starts), self.patch_batch_size):
+            chunk_starts = all_starts[first : first + self.patch_batch_size]
             embedding = self.model.embed_patches(track, chunk_starts.tolist(), self.patch_samples)
             probs.append(self.task.probabilities(self.model.head(embedding)).cpu().numpy())
             if self.want_embeddings:
