@@ -12,37 +12,36 @@ from autotag import memory
 
 ROOT = Path(__file__).resolve().parents[2]
 FORWARDS = """
-import resource, sys, torch
+import resource, torch
 torch.set_num_threads(1)
 from autotag.features.logmel import LogMel
 from autotag.memory import reuse_freed_memory
-if sys.argv[1] == "reuse":
-    assert reuse_freed_memory()
+assert reuse_freed_memory()
 model, x = LogMel(), torch.randn(19, 64512)  # one batch of 3-s patches: ~40 MB of buffers per call
+faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 with torch.no_grad():
-    for _ in range(5):
+    before = faults()
+    model(x)
+    first = faults() - before
+    for _ in range(4):
         model(x)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    before = faults()
     for _ in range(10):
         model(x)
-print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
+print(first, (faults() - before) / 10)
 """
-
-
-def page_faults_per_call(mode: str) -> float:
-    out = subprocess.run([sys.executable, "-c", FORWARDS, mode], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
-    return float(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(memory._glibc() is None, reason="glibc only")
 def test_reused_heap_serves_each_call_without_new_pages():
-    # ~10,000 pages of buffers per call: glibc's defaults fault thousands of them in again on
-    # every call (5,700 here); reused, at most a few percent of that.
-    default, reused = page_faults_per_call("default"), page_faults_per_call("reuse")
-    if default < 1_000:
-        pytest.skip(f"this C library's defaults already reuse the heap ({default:.0f} faults per call)")
-    assert reused < default / 10, (reused, default)
+    # The first call faults in every page of its buffers (~6,600 here); once they are freed into
+    # the kept heap, later calls find them there and fault in at most a few percent of that.
+    # (glibc's defaults are no fixed baseline: they faulted 1,350 to 5,900 pages per later call,
+    # depending on the history of its moving mmap threshold.)
+    out = subprocess.run([sys.executable, "-c", FORWARDS], cwd=ROOT, capture_output=True, text=True, check=True)
+    first, later = (float(v) for v in out.stdout.split()[-2:])
+    assert first > 1_000, first  # the buffers are really that large: the measure can tell
+    assert later < first / 20, (later, first)
 
 
 def test_is_a_no_op_where_the_c_library_has_no_settings(monkeypatch):
