@@ -1,20 +1,29 @@
 # autotag — one-command set-up, demo and tests.
-# `make demo` and `make test` create the virtual environment when it is missing.
+# `make demo` and `make test` create the virtual environment from the lock when it is missing.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+LOCK := requirements/lock.txt
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install lock demo test test-fast lint bench clean
 
-$(STAMP): pyproject.toml
+# Every package at the exact version and hash of the lock, then autotag itself (editable, no
+# dependency resolution), then an import check of the native libraries.
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m autotag.install_check
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Regenerate the lock after changing dependencies in pyproject.toml (needs `uv`: pip install uv).
+lock:
+	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes -o $(LOCK)
 
 demo: $(STAMP)
 	$(PY) -m pipelines.demo $(DEMO_ARGS)
@@ -24,6 +33,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not e2e"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
