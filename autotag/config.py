@@ -8,18 +8,48 @@ file or a ``key=value`` override is an error instead of being ignored.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from autotag.data.audio import is_uri
 from autotag.data.synthetic.spec import SyntheticSpec
+from autotag.errors import ConfigError
+
+TaskKind = Literal["multiclass", "multilabel", "frame_multiclass", "frame_multilabel"]
+"""The four tasks: global or per frame, mutually exclusive classes or independent labels."""
+Aggregate = Literal["mean", "max"]
+"""How patch probabilities become a track's score."""
+ExportKind = Literal["lab", "jams", "csv"]
+"""Per-track files ``pipelines.infer`` can write beside its tables."""
 
 
-class ConfigError(ValueError):
-    """A configuration that does not match the schema below."""
+def at_least(low: float) -> dict[str, Any]:
+    """Field metadata: the value (when not null) must be >= ``low``."""
+    return {"at_least": low}
+
+
+def above(low: float) -> dict[str, Any]:
+    """Field metadata: the value (when not null) must be > ``low``."""
+    return {"above": low}
+
+
+def _check_bounds(f: dataclasses.Field, value: Any, where: str) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if "at_least" in f.metadata and value < f.metadata["at_least"]:
+        raise ConfigError(f"{where}: must be at least {f.metadata['at_least']}, got {value!r}")
+    if "above" in f.metadata and value <= f.metadata["above"]:
+        raise ConfigError(f"{where}: must be greater than {f.metadata['above']}, got {value!r}")
+
+
+def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` when one of ``choices`` is close to ``word``, else ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 @dataclass(frozen=True)
@@ -66,9 +96,9 @@ class DatasetConfig:
 class TaskConfig:
     """``kind``: multiclass | multilabel | frame_multiclass | frame_multilabel."""
 
-    kind: str
-    threshold: float = 0.5
-    top_k: int = 5
+    kind: TaskKind
+    threshold: float = field(default=0.5, metadata=at_least(0.0))
+    top_k: int = field(default=5, metadata=at_least(1))
 
 
 @dataclass(frozen=True)
@@ -90,28 +120,28 @@ class ShardConfig:
     local temporary file. ``cpus_per_task``: Ray CPUs per shard task.
     """
 
-    tracks_per_shard: int = 256
-    max_shard_mb: float | None = 256.0
-    max_duration_s: float = 3600.0
-    spool_mb: float = 32.0
-    cpus_per_task: float = 1.0
+    tracks_per_shard: int = field(default=256, metadata=at_least(1))
+    max_shard_mb: float | None = field(default=256.0, metadata=above(0))
+    max_duration_s: float = field(default=3600.0, metadata=above(0))
+    spool_mb: float = field(default=32.0, metadata=at_least(0))
+    cpus_per_task: float = field(default=1.0, metadata=above(0))
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    num_workers: int = 2
+    num_workers: int = field(default=2, metadata=at_least(1))
     use_gpu: bool = False
-    cpus_per_worker: float | None = None  # None: share what Ray Data does not need
-    batch_size: int = 128
-    lr: float = 0.01
-    max_epochs: int = 500
-    patience: int = 10
+    cpus_per_worker: float | None = field(default=None, metadata=above(0))  # None: what Ray Data leaves
+    batch_size: int = field(default=128, metadata=at_least(1))
+    lr: float = field(default=0.01, metadata=above(0))
+    max_epochs: int = field(default=500, metadata=at_least(1))
+    patience: int = field(default=10, metadata=at_least(1))
     seed: int = 42
-    shuffle_buffer: int = 2000
+    shuffle_buffer: int = field(default=2000, metadata=at_least(0))
     cache_patches: bool | None = None  # None: workers keep decoded patches after epoch 1 when they fit
     mixed_precision: bool = True
-    checkpoints_to_keep: int = 2
-    max_failures: int = 2
+    checkpoints_to_keep: int = field(default=2, metadata=at_least(1))
+    max_failures: int = field(default=2, metadata=at_least(-1))  # -1: retry for ever (Ray Train's rule)
     init_from: str | None = None
     freeze: tuple[str, ...] = ()
 
@@ -127,22 +157,22 @@ class InferConfig:
     models: dict[str, str] | None = None
     input: str | None = None
     split: str | None = None
-    tracks_per_batch: int = 8
-    patch_batch_size: int = 64
-    num_actors: int = 1
-    cpus_per_actor: float = 1.0
-    gpus_per_actor: float = 0.0
-    decode_threads: int | None = None
-    aggregate: str = "mean"
-    rows_per_file: int = 10_000
-    max_duration_s: float = 3600.0
-    chord_switch_penalty: float = 5.0
-    smooth_frames: int = 1
+    tracks_per_batch: int = field(default=8, metadata=at_least(1))
+    patch_batch_size: int = field(default=64, metadata=at_least(1))
+    num_actors: int = field(default=1, metadata=at_least(1))
+    cpus_per_actor: float = field(default=1.0, metadata=above(0))
+    gpus_per_actor: float = field(default=0.0, metadata=at_least(0))
+    decode_threads: int | None = field(default=None, metadata=at_least(1))
+    aggregate: Aggregate = "mean"
+    rows_per_file: int = field(default=10_000, metadata=at_least(1))
+    max_duration_s: float = field(default=3600.0, metadata=above(0))
+    chord_switch_penalty: float = field(default=5.0, metadata=at_least(0))
+    smooth_frames: int = field(default=1, metadata=at_least(1))
     thresholds: dict[str, float] = field(default_factory=dict)
-    top_k: int | None = None
+    top_k: int | None = field(default=None, metadata=at_least(1))
     embeddings: bool = False
     activations: bool = False
-    exports: tuple[str, ...] = ()
+    exports: tuple[ExportKind, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,7 +210,7 @@ class SweepConfig:
     name: str = "default"
     combinations: tuple[dict[str, Any], ...] = ()
     grid: dict[str, Any] | None = None
-    max_concurrent_trials: int | None = None
+    max_concurrent_trials: int | None = field(default=None, metadata=at_least(1))
     evaluate: bool = True
 
 
@@ -189,8 +219,8 @@ class RuntimeConfig:
     """``address``: None starts an embedded local Ray; "auto" joins the cluster this runs on."""
 
     address: str | None = None
-    num_cpus: int | None = None
-    object_store_mb: int | None = 1024
+    num_cpus: int | None = field(default=None, metadata=at_least(1))
+    object_store_mb: int | None = field(default=1024, metadata=at_least(64))
     progress_bars: bool = True
 
 
@@ -230,6 +260,11 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0])
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{where}: {value!r} is not one of {list(choices)}{did_you_mean(str(value), choices)}")
+        return value
     if dataclasses.is_dataclass(tp):
         return from_container(tp, value, where)
     if origin is tuple:
@@ -266,7 +301,8 @@ def from_container(cls: type, data: Any, where: str = "config") -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(fields)}")
+        raise ConfigError(f"{where}: unknown key(s) {unknown}{did_you_mean(unknown[0], fields)}; "
+                          f"expected some of {sorted(fields)}")
     kwargs = {}
     for name, f in fields.items():
         key = f"{where}.{name}" if where != "config" else name
@@ -275,9 +311,19 @@ def from_container(cls: type, data: Any, where: str = "config") -> Any:
                 raise ConfigError(f"{key}: missing")
             continue
         kwargs[name] = _convert(hints[name], data[name], key)
+        _check_bounds(f, kwargs[name], key)
     return cls(**kwargs)
 
 
-def absolute_paths(paths: dict[str, str], base: Path) -> dict[str, str]:
-    """Make local relative paths absolute against ``base`` (URIs are left alone)."""
+def absolute_paths(paths: dict[str, Any], base: Path) -> dict[str, str]:
+    """Make local relative paths absolute against ``base`` (URIs are left alone).
+
+    Raises
+    ------
+    ConfigError
+        A path that is null, empty or not a string (``paths.root=`` must not mean "here").
+    """
+    for key, value in paths.items():
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"paths.{key}: expected a folder or URI, got {value!r}")
     return {k: v if is_uri(v) or Path(v).is_absolute() else str((base / v).resolve()) for k, v in paths.items()}

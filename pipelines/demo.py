@@ -24,20 +24,28 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
     init_ray(cfg)
     results: dict[str, Any] = {}
     for name, stage in (("shard", shard), ("train", train), ("infer", infer), ("evaluate", evaluate)):
-        began = time.perf_counter()
-        log.info("==== %s ====", name)
+        log.info("── %s ──", name)
         results[name] = stage.run(cfg)
-        log.info("==== %s done in %.1f s ====", name, time.perf_counter() - began)
+        log.info("%s", stage.summary(results[name]))
     results["seconds"] = round(time.perf_counter() - start, 1)
-    ev = results["evaluate"]
-    print(f"\nautotag demo finished in {results['seconds']:.0f} s — run {cfg.run_id}, {ev['split']} split, "
-          f"{ev['evaluated_tracks']} tracks ({ev['missing_predictions']} unreadable, reported as error rows)")
-    for key in ("accuracy", "recall_macro", "precision_macro", "f1_macro"):
-        if key in ev:
-            print(f"  {key:<16} {ev[key]:.4f}")
-    print(f"  predictions      {cfg.paths.predictions}\n  report           {ev['report_dir']}\n")
+    results["predictions"] = cfg.paths.predictions
     return results
 
 
+def summary(results: dict[str, Any]) -> str:
+    ev = results["evaluate"]
+    lines = [f"autotag demo finished in {results['seconds']:.0f} s — run {ev['run_id']}, {ev['split']} split, "
+             f"{ev['evaluated_tracks']} tracks ({ev['missing_predictions']} unreadable, reported as error rows)"]
+    lines += [f"  {key:<16} {ev[key]:.4f}" for key in ("accuracy", "recall_macro", "precision_macro", "f1_macro")
+              if key in ev]
+    lines += [f"  predictions      {results['predictions']}", f"  report           {ev['report']}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    return cli(run, config_name="demo", argv=argv, prog=prog, doc=__doc__, preflight=shard.preflight,
+               summary=summary)
+
+
 if __name__ == "__main__":
-    raise SystemExit(cli(run, config_name="demo"))
+    raise SystemExit(main())

@@ -149,5 +149,15 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
             "metrics_parquet": str(paths["parquet"]), "report": str(report), "report_dir": str(out_dir)}
 
 
+def summary(result: dict[str, Any]) -> str:
+    scores = "  ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float))
+    return (f"evaluated run {result['run_id']} on the {result['split']} split: {scores}\n"
+            f"  report {result['report']}")
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    return cli(run, argv=argv, prog=prog, doc=__doc__, sections=("run_id", "evaluate", "paths"), summary=summary)
+
+
 if __name__ == "__main__":
-    raise SystemExit(cli(run))
+    raise SystemExit(main())

@@ -36,6 +36,7 @@ from autotag.infer import inputs
 from autotag.infer.batch import BatchPredictor, check_model_names, model_batch
 from autotag.infer.exports import export_run
 from autotag.infer.tables import PredictionWriter, main_table, output_tables
+from autotag.progress import Progress
 from autotag.train import checkpoint
 from autotag.train.tasks import Task
 from pipelines.common import cli, init_ray, whole_cluster_per_operator
@@ -65,19 +66,31 @@ def _from_shards(batch: dict, done: frozenset[str]) -> dict:
             "flac": [batch["flac"][i] for i in keep]}
 
 
-def source_dataset(cfg: AutotagConfig, done: set[str]):
+def list_sources(cfg: AutotagConfig, done: set[str]) -> list[str] | pa.Table:
+    """What to tag, found before Ray starts: shard files (their tracks are read by Ray), or the
+    ``track_id``/``audio_path`` rows still to tag.
+
+    Raises
+    ------
+    InputError
+        No such input, or an input that holds nothing to tag.
+    """
+    if cfg.infer.input is not None and inputs.kind_of(cfg.infer.input) == "shards":
+        return inputs.shard_files(cfg.infer.input)
+    return pending_tracks(cfg, done)
+
+
+def source_dataset(cfg: AutotagConfig, sources: list[str] | pa.Table, done: set[str]):
     """The Ray Dataset of tracks to tag, and how many there are (None when unknown up front)."""
     import ray.data
 
-    if cfg.infer.input is not None and inputs.kind_of(cfg.infer.input) == "shards":
-        files = inputs.shard_files(cfg.infer.input)
-        rows = ray.data.read_webdataset(files, decoder=True).map_batches(
+    if isinstance(sources, list):
+        rows = ray.data.read_webdataset(sources, decoder=True).map_batches(
             _from_shards, batch_format="numpy", fn_kwargs={"done": frozenset(done)})
         return rows, None
-    todo = pending_tracks(cfg, done)
     with whole_cluster_per_operator():  # the actor pool does all the work
-        rows = ray.data.from_arrow(todo).repartition(source_blocks(todo.num_rows, cfg))
-    return rows, todo.num_rows
+        rows = ray.data.from_arrow(sources).repartition(source_blocks(sources.num_rows, cfg))
+    return rows, sources.num_rows
 
 
 def source_blocks(tracks: int, cfg: AutotagConfig) -> int:
@@ -167,11 +180,13 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
     start = time.perf_counter()
     runs = model_runs(cfg)
     done = set.intersection(*(r.done for r in runs))  # a track is pending while any model lacks it
+    sources = list_sources(cfg, done)
     init_ray(cfg)
-    dataset, total = source_dataset(cfg, done)
+    dataset, total = source_dataset(cfg, sources, done)
     log.info("%s tracks to tag (%d already done) with %s", "?" if total is None else total, len(done),
              ", ".join(f"{r.name}={r.checkpoint}" for r in runs))
     counts = {"ok": 0, "error": 0}
+    progress = Progress("tracks", total)
     if total != 0:
         predictions = dataset.map_batches(
             BatchPredictor, batch_size=cfg.infer.tracks_per_batch, batch_format="numpy",
@@ -179,8 +194,10 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
             num_cpus=actor_cpus(cfg), num_gpus=cfg.infer.gpus_per_actor,
             fn_constructor_kwargs=predictor_kwargs(cfg, {r.name: r.checkpoint for r in runs}))
         for batch in predictions.iter_batches(batch_size=cfg.infer.rows_per_file, batch_format="numpy"):
+            before = counts["ok"] + counts["error"]
             _write_batch(batch, runs, cfg, counts)
-            log.info("tagged %d tracks so far (%d with errors)", counts["ok"] + counts["error"], counts["error"])
+            progress.advance(counts["ok"] + counts["error"] - before)
+            log.info("tagged %s (%d with errors)", progress.status(), counts["error"])
     summary: dict[str, Any] = {"run_id": cfg.run_id, "tracks_ok": counts["ok"], "tracks_error": counts["error"],
                                "tracks_skipped": len(done), "exports": {}, "runs": {}}
     for r in runs:
@@ -216,5 +233,26 @@ def _write_batch(batch: dict, runs: list[ModelRun], cfg: AutotagConfig, counts: 
     counts["ok"] += int((~failed).sum())
 
 
+def preflight(cfg: AutotagConfig) -> None:
+    """Before Ray starts: every checkpoint is readable (the input is listed by :func:`run`, also
+    before Ray starts)."""
+    for path in (cfg.infer.models or {"model": cfg.infer.checkpoint}).values():
+        checkpoint.read_meta(path)
+
+
+def summary(result: dict[str, Any]) -> str:
+    lines = [f"tagged {result['tracks_ok']} tracks ok, {result['tracks_error']} with errors, "
+             f"{result['tracks_skipped']} done earlier, in {result['seconds']:.0f} s"]
+    for name, r in result["runs"].items():
+        tables = ", ".join(str(v) for k, v in r.items() if k.endswith("_dir"))
+        lines.append(f"  {name}: run {r['run_id']} -> {tables}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    return cli(run, argv=argv, prog=prog, doc=__doc__, sections=("run_id", "infer", "task", "paths", "runtime"),
+               preflight=preflight, summary=summary)
+
+
 if __name__ == "__main__":
-    raise SystemExit(cli(run))
+    raise SystemExit(main())

@@ -5,7 +5,7 @@
 The driver sorts the manifest (metadata only, never audio) and cuts it into shard spans;
 the sorted manifest goes once into Ray's object store, and Ray Data runs one task per
 shard that decodes, resamples and writes its tracks one at a time, in bounded memory.
-A line is logged as each shard finishes (besides Ray Data's progress bars). Finished
+A line is logged as each shard finishes, with the rate and time left. Finished
 shards are skipped on a re-run, so an interrupted run resumes where it stopped and ends
 with the same shards. The manifest, the audio and the output may be local paths or
 pyarrow filesystem URIs (``file:///...``, ``s3://...``, ``gs://...``).
@@ -27,7 +27,9 @@ from autotag.config import AutotagConfig, ShardConfig
 from autotag.data import manifest, shards, synthetic
 from autotag.data.adapters import ADAPTERS
 from autotag.data.audio import filesystem_and_path, is_uri
+from autotag.errors import ConfigError, InputError
 from autotag.memory import reuse_freed_memory
+from autotag.progress import Progress
 from pipelines.common import cli, init_ray, whole_cluster_per_operator
 
 log = logging.getLogger("autotag.shard")
@@ -37,7 +39,7 @@ def ensure_manifest(cfg: AutotagConfig) -> str:
     """The dataset's manifest: rendered (synthetic), built by an adapter (prepare), or given (path or URI)."""
     if is_uri(cfg.dataset.manifest):
         if cfg.dataset.synthetic is not None or cfg.dataset.prepare is not None:
-            raise ValueError(f"dataset.manifest {cfg.dataset.manifest}: synthetic and prepared datasets are "
+            raise ConfigError(f"dataset.manifest {cfg.dataset.manifest}: synthetic and prepared datasets are "
                              "written locally; give a local path")
         return cfg.dataset.manifest
     path = Path(cfg.dataset.manifest)
@@ -48,7 +50,7 @@ def ensure_manifest(cfg: AutotagConfig) -> str:
     prepare = cfg.dataset.prepare
     if prepare is not None and not path.exists():
         if prepare.adapter not in ADAPTERS:
-            raise ValueError(f"dataset.prepare.adapter {prepare.adapter!r} unknown; known: {sorted(ADAPTERS)}")
+            raise ConfigError(f"dataset.prepare.adapter {prepare.adapter!r} unknown; known: {sorted(ADAPTERS)}")
         log.info("building the manifest of %s with the %s adapter", prepare.source, prepare.adapter)
         manifest.write(ADAPTERS[prepare.adapter](prepare.source, **prepare.options), path)
     return str(path)
@@ -84,10 +86,11 @@ def write_span(item: dict[str, Any], out_dir: str, ordered: Any, options: dict[s
     return {"result": json.dumps(dataclasses.asdict(result))}
 
 
-def _log_shard(result: shards.ShardResult, done: int, total: int) -> None:
+def _log_shard(result: shards.ShardResult, progress: Progress) -> None:
     state = "finished earlier, skipped" if result.skipped else f"{result.seconds:.1f} s"
-    log.info("shard %s [%d/%d]: %d tracks, %d errors, %d tar(s), %s", result.name, done, total,
-             len(result.tracks), len(result.errors), len(result.parts), state)
+    progress.advance(len(result.tracks) + len(result.errors))
+    log.info("shard %s: %d tracks, %d errors, %d tar(s), %s | %s", result.name, len(result.tracks),
+             len(result.errors), len(result.parts), state, progress.status())
 
 
 def write_all(spans: list[shards.ShardSpan], ordered: pa.Table, out_dir: str,
@@ -102,9 +105,10 @@ def write_all(spans: list[shards.ShardSpan], ordered: pa.Table, out_dir: str,
     with whole_cluster_per_operator():  # one operator does all the work
         dataset = ray.data.from_items(items, override_num_blocks=len(items))
     results = []
+    progress = Progress("tracks", total=ordered.num_rows)
     for row in dataset.map(write_span, fn_kwargs=kwargs, num_cpus=settings.cpus_per_task).iter_rows():
         results.append(shards.ShardResult.from_dict(json.loads(row["result"])))
-        _log_shard(results[-1], len(results), len(spans))
+        _log_shard(results[-1], progress)
     return sorted(results, key=lambda r: r.name)
 
 
@@ -129,9 +133,12 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
     index_path, errors_path = shards.child(out_dir, "index.parquet"), shards.child(out_dir, "errors.parquet")
     shards.write_table(index, index_path)
     shards.write_table(errors, errors_path)
-    for error in errors.to_pylist():
+    for error in errors.to_pylist()[:SHOWN_ERRORS]:
         log.warning("could not shard %s (%s) at %s: %s", error["track_id"], error["audio_path"], error["stage"],
                     error["reason"])
+    if errors.num_rows > SHOWN_ERRORS:
+        log.warning("... and %d more tracks that could not be sharded: see %s", errors.num_rows - SHOWN_ERRORS,
+                    errors_path)
     summary = {"shards": len(results), "skipped_shards": sum(r.skipped for r in results),
                "tars": sum(len(r.parts) for r in results), "tracks": index.num_rows, "errors": errors.num_rows,
                "audio_s": round(sum(index.column("duration_s").to_pylist()), 1), "out_dir": out_dir,
@@ -142,5 +149,32 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
     return summary
 
 
+SHOWN_ERRORS = 10
+"""Tracks that could not be sharded named on the console; the errors table has them all."""
+
+
+def preflight(cfg: AutotagConfig) -> None:
+    """Before Ray starts: the manifest exists, or the dataset says how to make it."""
+    if cfg.dataset.synthetic is None and cfg.dataset.prepare is None and not is_uri(cfg.dataset.manifest) \
+            and not Path(cfg.dataset.manifest).is_file():
+        raise InputError(f"dataset.manifest {cfg.dataset.manifest}: no such file (and the dataset has no "
+                         "`prepare` adapter or `synthetic` spec to make it)")
+    prepare = cfg.dataset.prepare
+    if prepare is not None and not Path(cfg.dataset.manifest).is_file() and not Path(prepare.source).exists() \
+            and not is_uri(prepare.source):
+        raise InputError(f"dataset.prepare.source {prepare.source}: no such file or folder")
+
+
+def summary(result: dict[str, Any]) -> str:
+    errors = f"{result['errors']} could not be read (see {result['errors_table']})" if result["errors"] else "no errors"
+    return (f"sharded {result['tracks']} tracks ({result['audio_s'] / 3600:.2f} h of audio) into {result['tars']} "
+            f"tar(s) under {result['out_dir']} in {result['seconds']:.0f} s; {errors}")
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    return cli(run, argv=argv, prog=prog, doc=__doc__, sections=("run_id", "dataset", "shard", "paths", "runtime"),
+               preflight=preflight, summary=summary)
+
+
 if __name__ == "__main__":
-    raise SystemExit(cli(run))
+    raise SystemExit(main())

@@ -31,7 +31,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from autotag.config import AutotagConfig, ConfigError, from_container
+from autotag.config import AutotagConfig, from_container
 from autotag.train import checkpoint
 from autotag.train import sweep as plans
 from pipelines import evaluate, infer, shard, train
@@ -185,13 +185,17 @@ def run(cfg: AutotagConfig, overrides: Sequence[str] = ()) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - start, 1)}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def summary(result: dict[str, Any]) -> str:
+    return (f"sweep {result['sweep']}: {result['ok']} of {result['trials']} trials ok, best {result['best_run_id']}, "
+            f"in {result['seconds']:.0f} s -> {result['results_md']}")
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """A trial that does not compose is a :class:`ConfigError` (one line, exit 2) before any training."""
     args = list(sys.argv[1:] if argv is None else argv)
-    try:
-        return cli(functools.partial(run, overrides=[a for a in args if not a.startswith("-")]), argv=args)
-    except (ConfigError, plans.SweepError) as exc:  # a trial that does not compose, before any training
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return cli(functools.partial(run, overrides=[a for a in args if not a.startswith("-")]), argv=args,
+               prog=prog or "python -m pipelines.sweep", doc=__doc__, sections=("run_id", "sweep", "train"),
+               summary=summary)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from autotag.data import manifest
 from autotag.data.audio import filesystem_and_path
 from autotag.data.patches import patch_counts
 from autotag.data.shards import child
+from autotag.errors import InputError
 from autotag.models import build_model
 from autotag.train import checkpoint
 from autotag.train.loop import train_loop_per_worker
@@ -51,7 +55,7 @@ def shard_files(shards_dir: str | Path, split: str) -> list[str]:
     names = sorted(info.base_name for info in listed
                    if info.type == pafs.FileType.File and fnmatch.fnmatch(info.base_name, f"{split}-*.tar"))
     if not names:
-        raise FileNotFoundError(f"no {split} shards in {folder}; run pipelines.shard first")
+        raise InputError(f"no {split} shards in {folder}; run pipelines.shard first")
     return [child(folder, name) for name in names]
 
 
@@ -130,18 +134,21 @@ def task_for(cfg: AutotagConfig) -> Task:
                 cfg.task.threshold)
 
 
-def loop_config(cfg: AutotagConfig, task: Task, cpus_per_worker: float, cache: bool = False) -> dict[str, Any]:
-    """Everything a worker needs, as plain data (no OmegaConf objects cross process lines)."""
-    return {"model": {"frontend": cfg.frontend.name, "frontend_params": dict(cfg.frontend.params),
+def loop_config(cfg: AutotagConfig, task: Task, cpus_per_worker: float, cache: bool = False,
+                progress=None) -> dict[str, Any]:
+    """Everything a worker needs, as plain data (no OmegaConf objects cross process lines), and
+    ``progress``, the queue rank 0 puts its epoch lines on (None: they go to the worker's log)."""
+    return {"progress": progress, "model": {"frontend": cfg.frontend.name, "frontend_params": dict(cfg.frontend.params),
                       "backend": cfg.backend.name, "backend_params": dict(cfg.backend.params)},
             "task": task.to_dict(), "config": cfg.to_dict(),
             "train": {**dataclasses.asdict(cfg.train), "cpus_per_worker": cpus_per_worker, "cache_patches": cache}}
 
 
-def build_trainer(cfg: AutotagConfig, callbacks: tuple = ()):
+def build_trainer(cfg: AutotagConfig, callbacks: tuple = (), progress=None):
     """The ``TorchTrainer`` for ``cfg``: datasets, scaling, checkpointing, failure handling.
 
-    ``callbacks`` are Ray Train callbacks (the sweep passes ``TuneReportCallback``).
+    ``callbacks`` are Ray Train callbacks (the sweep passes ``TuneReportCallback``);
+    ``progress`` a queue for the epoch lines (see :func:`epoch_lines`).
     """
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -155,7 +162,7 @@ def build_trainer(cfg: AutotagConfig, callbacks: tuple = ()):
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.train.use_gpu else {})}
     log.info("training %s on %d worker(s) with %s each", cfg.run_id, cfg.train.num_workers, resources)
     return TorchTrainer(
-        train_loop_per_worker, train_loop_config=loop_config(cfg, task, cpus, cache_patches(cfg, model)),
+        train_loop_per_worker, train_loop_config=loop_config(cfg, task, cpus, cache_patches(cfg, model), progress),
         datasets=datasets,
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                                resources_per_worker=resources),
@@ -164,14 +171,49 @@ def build_trainer(cfg: AutotagConfig, callbacks: tuple = ()):
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep,
                                                          checkpoint_score_attribute="val_loss",
                                                          checkpoint_score_order="min"),
-            failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures)))
+            failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
+            # Ray Train's own INFO lines (each report, each checkpoint) stay in Ray's log files.
+            logging_config=ray.train.LoggingConfig(log_level="WARNING")))
+
+
+@contextmanager
+def epoch_lines() -> Iterator[Any]:
+    """A queue that rank 0 puts one line per epoch on, printed here as they come.
+
+    Workers' output stays in Ray's log files (``log_to_driver=False``), so the console shows
+    each epoch once, from the driver, whatever the number of workers.
+    """
+    from ray.util.queue import Empty, Queue
+
+    queue = Queue(actor_options={"num_cpus": 0})
+    finished = threading.Event()
+
+    def show() -> None:
+        while True:
+            try:
+                log.info(queue.get(timeout=0.5))
+            except Empty:
+                if finished.is_set():
+                    return
+            except Exception:  # noqa: BLE001 - the queue's actor is gone: nothing more to show
+                return
+
+    printer = threading.Thread(target=show, name="epoch-lines", daemon=True)
+    printer.start()
+    try:
+        yield queue
+    finally:
+        finished.set()
+        printer.join(timeout=5)
+        queue.shutdown()
 
 
 def run(cfg: AutotagConfig) -> dict[str, Any]:
     """Train; returns the best epoch's metrics and where the best checkpoint was published."""
     start = time.perf_counter()
     init_ray(cfg)
-    result = build_trainer(cfg).fit()
+    with epoch_lines() as progress:
+        result = build_trainer(cfg, progress=progress).fit()
     return publish_best(cfg, result, time.perf_counter() - start)
 
 
@@ -189,5 +231,25 @@ def publish_best(cfg: AutotagConfig, result, seconds: float) -> dict[str, Any]:
             "seconds": round(seconds, 1)}
 
 
+def preflight(cfg: AutotagConfig) -> None:
+    """Before Ray starts: the shards of both splits and the checkpoint to start from exist."""
+    for split in ("train", "valid"):
+        shard_files(cfg.paths.shards, split)
+    if cfg.train.init_from is not None:
+        checkpoint.read_meta(cfg.train.init_from)
+
+
+def summary(result: dict[str, Any]) -> str:
+    return (f"trained {result['run_id']}: {result['epochs_run']} epochs in {result['seconds']:.0f} s, best epoch "
+            f"{result['best_epoch']} (val_loss {result['best_val_loss']:.4f}, val_accuracy "
+            f"{result['best_val_accuracy']:.3f}) -> {result['best_checkpoint']}")
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    return cli(run, argv=argv, prog=prog, doc=__doc__,
+               sections=("run_id", "dataset", "task", "frontend", "backend", "train", "paths", "runtime"),
+               preflight=preflight, summary=summary)
+
+
 if __name__ == "__main__":
-    raise SystemExit(cli(run))
+    raise SystemExit(main())

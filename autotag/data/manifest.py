@@ -21,6 +21,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from autotag.errors import InputError
+
 SPLITS = ("train", "valid", "test")
 LABEL_COLUMNS = ("genre", "tags", "chords", "instruments")
 
@@ -42,7 +44,7 @@ SCHEMA = pa.schema(
 _TRACK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """A manifest that breaks the contract above."""
 
 

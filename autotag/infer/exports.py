@@ -7,6 +7,8 @@ names by construction (letters, digits, ``_`` and ``-``).
 
 from __future__ import annotations
 
+import typing
+
 import csv
 import io
 import json
@@ -17,7 +19,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-EXPORTS = ("lab", "jams", "csv")
+from autotag.config import ExportKind
+
+EXPORTS = typing.get_args(ExportKind)
 
 
 def _write(path: Path, text: str) -> None:

@@ -18,13 +18,14 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from autotag import errors
 from autotag.data.adapters.common import is_uri, track_id_from_path
 from autotag.data.audio import AUDIO_EXTENSIONS
 
 ROWS_SCHEMA = pa.schema([("track_id", pa.string()), ("audio_path", pa.string())])
 
 
-class InputError(ValueError):
+class InputError(errors.InputError):
     """An inference input that does not exist or holds nothing to tag."""
 
 

@@ -16,19 +16,22 @@ probabilities with their times, for tag-o-grams).
 
 from __future__ import annotations
 
+import typing
+
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from autotag.config import Aggregate
 from autotag.data.audio import DecodedAudio, decode_audio
 from autotag.data.patches import patch_starts
 from autotag.infer.decode import activity_segments, chord_segments
 from autotag.infer.frames import stitched_frames, track_frame_times
 from autotag.train import checkpoint
 
-AGGREGATES = ("mean", "max")
+AGGREGATES = typing.get_args(Aggregate)
 
 
 def load_audio(path: str | None, data: bytes | None, name: str, max_duration_s: float | None) -> DecodedAudio:

@@ -17,11 +17,15 @@ cross-entropy with logits for the multi-label kinds).
 
 from __future__ import annotations
 
+import typing
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-TASK_KINDS = ("multiclass", "multilabel", "frame_multiclass", "frame_multilabel")
+from autotag.config import TaskKind
+
+TASK_KINDS = typing.get_args(TaskKind)
 
 
 def check_task_kind(kind: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from autotag.errors import InputError
 from autotag.models import AutotagModel, build_model
 from autotag.train.tasks import Task
 
@@ -24,7 +25,7 @@ OPTIMIZER = "optimizer.pt"
 META = "meta.json"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint directory that is missing files or has the wrong format."""
 
 
@@ -42,6 +43,9 @@ def save(directory: str | Path, model: torch.nn.Module, meta: dict[str, Any],
 
 def read_meta(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint {directory}: no such folder (train one with pipelines.train, "
+                              "or point infer.checkpoint / infer.models at one)")
     for name in (META, WEIGHTS):
         if not (directory / name).exists():
             raise CheckpointError(f"checkpoint {directory}: missing {name}")

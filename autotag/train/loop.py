@@ -14,6 +14,7 @@ import logging
 import tempfile
 import time
 from contextlib import nullcontext
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,23 @@ def run_epoch(model, batches, task: Task, device, optimizer=None, amp: bool = Fa
     return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(decisions, 1), "examples": count}
 
 
-def _restore(model, optimizer, stopper_patience: int) -> tuple[int, EarlyStopping, list[dict]]:
+def _console(progress) -> Callable[[str], None]:
+    """Where rank 0's epoch lines go: the driver's console through ``progress`` (a
+    ``ray.util.queue.Queue`` the train stage reads), else this worker's log in Ray's log files."""
+    if progress is None:
+        return log.info
+
+    def say(line: str) -> None:
+        try:
+            progress.put(line, timeout=5)
+        except Exception:  # noqa: BLE001 - a console that went away must not stop training
+            log.info(line)
+
+    return say
+
+
+def _restore(model, optimizer, stopper_patience: int,
+             say: Callable[[str], None]) -> tuple[int, EarlyStopping, list[dict]]:
     import ray.train
 
     resumed = ray.train.get_checkpoint()
@@ -82,7 +99,7 @@ def _restore(model, optimizer, stopper_patience: int) -> tuple[int, EarlyStoppin
         _unwrap(model).load_state_dict(restored.state_dict())
         if (state := checkpoint.load_optimizer_state(directory)) is not None:
             optimizer.load_state_dict(state)
-    log.info("resuming after epoch %d", meta["epoch"])
+    say(f"resuming after epoch {meta['epoch']}")
     return meta["epoch"] + 1, EarlyStopping.from_state(meta["early_stopping"]), meta["history"]
 
 
@@ -94,6 +111,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     hp = config["train"]
     context = ray.train.get_context()
     rank = context.get_world_rank()
+    say = _console(config.get("progress")) if rank == 0 else (lambda line: None)
     torch.manual_seed(hp["seed"])
     np.random.seed(hp["seed"] + rank)
     torch.set_num_threads(max(1, int(round(hp["cpus_per_worker"]))))
@@ -106,7 +124,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     model = prepare_model(model)
     device = get_device()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=hp["lr"])
-    start_epoch, stopper, history = _restore(model, optimizer, hp["patience"])
+    start_epoch, stopper, history = _restore(model, optimizer, hp["patience"], say)
     amp = bool(hp["mixed_precision"]) and device.type == "cuda"
     shards = {split: ray.train.get_dataset_shard(split) for split in ("train", "valid")}
     caches = {split: PatchCache() for split in shards} if hp.get("cache_patches") else {}
@@ -143,10 +161,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 checkpoint.save(directory, _unwrap(model), meta, optimizer)
                 report = ray.train.Checkpoint.from_directory(directory)
             ray.train.report(metrics, checkpoint=report)
-        if rank == 0:
-            print(f"epoch {epoch:3d}  train_loss {train['loss']:.4f}  train_acc {train['accuracy']:.3f}  "
-                  f"val_loss {valid['loss']:.4f}  val_acc {valid['accuracy']:.3f}  "
-                  f"{metrics['samples_per_s']:.0f} patches/s  {'*' if improved else ''}", flush=True)
-        if stopper.should_stop and rank == 0:
-            print(f"early stopping: no val_loss improvement for {stopper.patience} epochs "
-                  f"(best {stopper.best:.4f} at epoch {stopper.best_epoch})", flush=True)
+        say(f"epoch {epoch:3d}  train_loss {train['loss']:.4f}  train_acc {train['accuracy']:.3f}  "
+            f"val_loss {valid['loss']:.4f}  val_acc {valid['accuracy']:.3f}  "
+            f"{metrics['samples_per_s']:.0f} patches/s  {metrics['epoch_seconds']:.1f} s{'  *' if improved else ''}")
+        if stopper.should_stop:
+            say(f"early stopping: no val_loss improvement for {stopper.patience} epochs "
+                f"(best {stopper.best:.4f} at epoch {stopper.best_epoch})")

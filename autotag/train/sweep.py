@@ -34,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from autotag.errors import ConfigError
 from autotag.evaluate.common import atomic_write_bytes
 
 RESULTS_NAME = "results"
@@ -48,7 +49,7 @@ _BARE = re.compile(r"^[A-Za-z_][\w\-./]*$")
 _KEYWORDS = {"null", "true", "false", "nan", "inf"}
 
 
-class SweepError(ValueError):
+class SweepError(ConfigError):
     """A sweep that cannot be planned: a malformed combination or grid, or clashing trials."""
 
 

@@ -27,13 +27,14 @@ import torch
 import torch.nn.functional as F
 
 from autotag.data import chords
+from autotag.errors import InputError
 from autotag.models.heads import TASK_KINDS
 
 KINDS = TASK_KINDS
 IGNORE_INDEX = chords.EXCLUDED_INDEX
 
 
-class LabelError(ValueError):
+class LabelError(InputError):
     """A label that is not in the task's vocabulary or has the wrong shape."""
 
 

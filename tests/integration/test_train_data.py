@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from autotag.errors import InputError
 from pipelines import shard, train
 from pipelines.common import load_config
 
@@ -59,7 +60,7 @@ def test_training_reads_shards_from_a_filesystem_uri(sharded):
     frontend = model.frontend
     assert train.patch_bytes(f"file://{sharded.paths.shards}", ("train",), frontend.patch_samples,
                              frontend.patch_hop_samples) == len(rows) * frontend.patch_samples * 4
-    with pytest.raises(FileNotFoundError, match="no test shards"):
+    with pytest.raises(InputError, match="no test shards"):
         train.shard_files(f"file://{sharded.paths.root}", "test")
 
 

@@ -10,7 +10,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from autotag.config import ConfigError
 from autotag.train import sweep as plans
 from pipelines import sweep
-from pipelines.common import CONF_DIR, load_config
+from pipelines.common import conf_dir, load_config
 
 FRONTENDS = ["lms_conv2d", "sincnet_abs", "waveform_conv1d", "tcn"]
 
@@ -51,7 +51,7 @@ def test_overrides_parse_back_to_the_value(key, value):
 NEEDS = {"tutorial_gtzan": (["dataset=gtzan", "dataset.prepare.source=/data/gtzan/genres"], "gtzan")}
 
 
-@pytest.mark.parametrize("option", sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml")))
+@pytest.mark.parametrize("option", sorted(p.stem for p in (conf_dir() / "sweep").glob("*.yaml")))
 def test_every_sweep_option_composes_every_trial(option, tmp_path):
     extra, dataset = NEEDS.get(option, ([], "synthetic_genre"))
     overrides = [f"sweep={option}", f"paths.root={tmp_path}", *extra]
