@@ -7,7 +7,7 @@ dataset and few epochs, and must beat chance by a stated margin:
 preset                      metric (test split)     chance      asserted
 ==========================  ======================  ==========  ===============
 synthetic_tags_lms_conv2d   macro ROC-AUC           0.50        >= 0.70
-synthetic_chords            majmin WCSR (mir_eval)  0.04 (1/25) >= 0.25
+synthetic_chords            majmin WCSR (mir_eval)  0.04 (1/25) >= 0.40
 synthetic_instruments       frame accuracy          majority    >= majority + 0.03
 ==========================  ======================  ==========  ===============
 """
@@ -48,9 +48,12 @@ def test_tags(ray_session, tmp_path):
 
 
 def test_chords(ray_session, tmp_path):
-    run = _run(tmp_path, "synthetic_chords", "dataset.synthetic.tracks_per_class=8", "train.max_epochs=10")
+    # 20 epochs: at 10 the model was still far from converged (majmin 0.28, val_accuracy rising every
+    # epoch), and at that accuracy smoothing traded correct short segments for fewer ones (frame
+    # accuracy 0.287 -> 0.279 on this machine); at 20, majmin 0.51 and smoothing no longer costs frames.
+    run = _run(tmp_path, "synthetic_chords", "dataset.synthetic.tracks_per_class=8", "train.max_epochs=20")
     wcsr = run["metrics"]["chords"]["wcsr"]
-    assert wcsr["majmin"] >= 0.25, wcsr
+    assert wcsr["majmin"] >= 0.40, wcsr
     assert 0 <= wcsr["seg"] <= 1
     _viterbi_beats_argmax(run["cfg"])
 
