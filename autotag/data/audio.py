@@ -158,6 +158,9 @@ def _check_file(source: str | Path, label: str) -> tuple[pafs.FileSystem, str] |
                 pafs.FileType.Directory if path.is_dir() else pafs.FileType.File)
         size, located = (path.stat().st_size if kind == pafs.FileType.File else None), None
     if kind == pafs.FileType.NotFound:
+        if not is_uri(str(source)) and Path(source).is_symlink():
+            raise AudioDecodeError(label, f"broken symbolic link (to {os.readlink(source)}, which does not exist)",
+                                   "open")
         raise AudioDecodeError(label, "file does not exist", "open")
     if kind == pafs.FileType.Directory:
         raise AudioDecodeError(label, "is a directory, not an audio file", "open")
