@@ -388,6 +388,8 @@ class AudioStream:
             raise AudioDecodeError(self.label, f"non-finite (NaN/inf) samples, the first at {first:.2f} s")
 
     def _check_complete(self) -> None:
+        if self.frames_read == 0 and self.declared_frames > 0:
+            raise AudioDecodeError(self.label, f"truncated: header says {self.declared_frames} frames, read 0")
         if self.frames_read == 0:
             raise AudioDecodeError(self.label, "contains no audio samples (zero length)")
         shortfall = self.declared_frames - self.frames_read

@@ -107,6 +107,8 @@ class FFmpegReader:
         target = str(source) if isinstance(source, (str, Path)) else source
         try:
             self._container = av.open(target, mode="r", metadata_errors="ignore")
+        except av.error.EOFError:  # probing read to the end without finding a packet
+            raise FFmpegDecodeError("the file ends before any audio data (End of file)", "open") from None
         except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
             raise FFmpegDecodeError(_message(exc), "open") from None
         try:
@@ -114,7 +116,11 @@ class FFmpegReader:
             context = self._stream.codec_context
             self.sample_rate, self.channels = int(context.sample_rate or 0), int(context.channels or 0)
             self.format = context.name.upper()
+            if not self.sample_rate or not self.channels:  # a demuxer chosen by the suffix, then no valid header
+                raise FFmpegDecodeError(f"no valid {context.name} header (the {self._container.format.name} demuxer "
+                                        f"found {self.sample_rate} Hz, {self.channels} channels)", "open")
             self.frames = self._declared_frames()
+            self.frames_decoded = 0
             self.allowed_shortfall = int(self.frames * _SHORTFALL) + _SHORTFALL_FRAMES
         except BaseException:
             self._container.close()
@@ -152,31 +158,45 @@ class FFmpegReader:
             does not, or the stream changes its rate or channel count midway.
         """
         pending: list[np.ndarray] = []
-        held = decoded = 0
+        held = 0
         failure: FFmpegDecodeError | None = None  # a failed packet: fatal unless it was the last one
-        for packet in self._container.demux(self._stream):
+        for packet in self._packets():
             try:
                 frames = packet.decode()
             except (av.error.FFmpegError, ValueError) as exc:
                 if failure is None:
-                    failure = FFmpegDecodeError(_message(exc), "truncated", decoded + held)
+                    failure = FFmpegDecodeError(_message(exc), "truncated", self.frames_decoded)
                 continue
-            if frames and failure is not None:  # data decodes after the bad packet: the middle is corrupt
+            if frames and failure is not None and packet.size:  # data decodes after it: the middle is corrupt
+                # (a size-0 packet only flushes frames the decoder held back: the file ended at the failure)
                 raise FFmpegDecodeError(str(failure), "corrupt", failure.frames)
             for frame in frames:
                 if frame.sample_rate != self.sample_rate or frame.layout.nb_channels != self.channels:
                     raise FFmpegDecodeError(
                         f"the stream changes from {self.sample_rate} Hz x {self.channels} to "
-                        f"{frame.sample_rate} Hz x {frame.layout.nb_channels} channels", "corrupt", decoded + held)
+                        f"{frame.sample_rate} Hz x {frame.layout.nb_channels} channels", "corrupt", self.frames_decoded)
                 pending.append(as_float(frame))
                 held += len(pending[-1])
+                self.frames_decoded += len(pending[-1])
                 if held >= block_frames:
                     yield _joined(pending)
-                    decoded, pending, held = decoded + held, [], 0
+                    pending, held = [], 0
         if pending:
             yield _joined(pending)
         if failure is not None:
             raise failure
+
+    def _packets(self) -> Iterator[av.Packet]:
+        """The audio stream's packets; a container that cannot be read on ends the data there."""
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except (av.error.FFmpegError, OSError) as exc:  # a cut-off or damaged container
+                raise FFmpegDecodeError(_message(exc), "truncated", self.frames_decoded) from None
+            yield packet
 
 
 def _joined(blocks: list[np.ndarray]) -> np.ndarray:
