@@ -175,7 +175,11 @@ class FFmpegReader:
                     raise FFmpegDecodeError(
                         f"the stream changes from {self.sample_rate} Hz x {self.channels} to "
                         f"{frame.sample_rate} Hz x {frame.layout.nb_channels} channels", "corrupt", self.frames_decoded)
-                pending.append(as_float(frame))
+                try:
+                    pending.append(as_float(frame))
+                except (ValueError, KeyError) as exc:  # a sample format numpy cannot hold
+                    raise FFmpegDecodeError(f"cannot convert {frame.format.name} samples ({exc})", "corrupt",
+                                            self.frames_decoded) from None
                 held += len(pending[-1])
                 self.frames_decoded += len(pending[-1])
                 if held >= block_frames:
