@@ -267,3 +267,10 @@ def test_a_missing_input_root_is_one_line_and_exit_2(corpus, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: infer input ") and "no such folder" in err[0]
     assert not (corpus["root"] / "predictions" / "tracks" / "missing").exists()
+
+
+def test_a_missing_manifest_is_one_line_and_exit_2_for_shard(tmp_path, capsys):
+    argv = ["dataset=manifest", f"dataset.manifest={tmp_path / 'none.parquet'}", f"paths.root={tmp_path}"]
+    assert cli(shard.run, argv=argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: dataset: manifest {tmp_path / 'none.parquet'} does not exist"]
