@@ -32,10 +32,10 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -212,8 +212,19 @@ class _SndfileReader:
         self._handle.close()
 
 
-_Reader = Any  # _SndfileReader or ffmpeg_decode.FFmpegReader: sample_rate, channels, frames, format,
-# allowed_shortfall, decoder, blocks(block_frames), close()
+class _Reader(Protocol):
+    """What :class:`AudioStream` reads: :class:`_SndfileReader` or :class:`~autotag.data.ffmpeg_decode.FFmpegReader`."""
+
+    decoder: str
+    sample_rate: int
+    channels: int
+    frames: int  # declared by the header; 0 when unknown
+    format: str
+    allowed_shortfall: int  # frames the decoded length may fall short of ``frames``
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]: ...
+
+    def close(self) -> None: ...
 
 
 def _target(source: str | Path | bytes, label: str) -> Any:
@@ -308,7 +319,7 @@ class AudioStream:
     """
 
     def __init__(self, reader: _Reader, label: str, target_rate: int, block_frames: int,
-                 reopen: Any = None, max_duration_s: float | None = None):
+                 reopen: Callable[[], _Reader | None] | None = None, max_duration_s: float | None = None):
         self._reader, self.label, self._reopen = reader, label, reopen
         self.target_rate, self.block_frames, self.max_duration_s = target_rate, block_frames, max_duration_s
         self.source_sample_rate: int = reader.sample_rate
@@ -423,7 +434,7 @@ class AudioStream:
                 yield tail
 
 
-def _reopener(source: str | Path | bytes, label: str, decoder: str) -> Any:
+def _reopener(source: str | Path | bytes, label: str, decoder: str) -> Callable[[], _Reader | None] | None:
     """A call that opens ``source`` again with FFmpeg (None where it may not be used)."""
     if decoder == "libsndfile":
         return None
