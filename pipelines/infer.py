@@ -10,6 +10,12 @@ pyarrow-filesystem URI. Ray Data streams tracks through a pool of actors
 ``run_id`` skips tracks already written, so an interrupted run resumes and every track
 appears exactly once.
 
+Exit codes: 0 when the run wrote a ``tracks`` row for every input, files that could not be
+decoded included (they are ``error`` rows; a one-line summary ``N ok, M errors (see ...)``
+ends the log); 2 with one line for a bad setting or input (a missing or unreadable
+``infer.input``, a missing checkpoint); anything else (a Ray failure) is a crash with its
+traceback. A re-run of a finished run writes nothing and exits as the run did.
+
 Several models in one pass over the audio (each file decoded once, every model run on it)::
 
     python -m pipelines.infer run_id=cat26 'infer.models={genre: ckpt/genre/best, tags: ckpt/tags/best, chords: ckpt/chords/best}'
@@ -30,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from autotag.config import AutotagConfig
+from autotag.config import AutotagConfig, ConfigError
 from autotag.data import manifest
 from autotag.infer import inputs
 from autotag.infer.batch import BatchPredictor, check_model_names, model_batch
@@ -162,7 +168,10 @@ def model_runs(cfg: AutotagConfig) -> list[ModelRun]:
     extra = tuple(name for name, on in (("embeddings", cfg.infer.embeddings), ("activations", cfg.infer.activations)) if on)
     runs = []
     for name, path in checkpoints.items():
-        meta = checkpoint.read_meta(path)
+        try:
+            meta = checkpoint.read_meta(path)
+        except checkpoint.CheckpointError as exc:
+            raise ConfigError(f"infer.{'models.' + name if cfg.infer.models else 'checkpoint'}: {exc}") from None
         task = Task.from_dict(meta["task"])
         run_id = f"{cfg.run_id}-{name}" if cfg.infer.models else cfg.run_id
         writer = PredictionWriter(cfg.paths.predictions, run_id, {
@@ -178,6 +187,7 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
     import ray.data
 
     start = time.perf_counter()
+    inputs.check_source(cfg.infer.input, cfg.dataset.manifest)  # one clear line, before Ray starts
     runs = model_runs(cfg)
     done = set.intersection(*(r.done for r in runs))  # a track is pending while any model lacks it
     sources = list_sources(cfg, done)
@@ -206,12 +216,13 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
         summary["runs"][r.name] = {"run_id": r.run_id, "checkpoint": r.checkpoint, "tracks_ok": r.counts["ok"],
                                    "tracks_error": r.counts["error"], "tracks_dir": str(r.writer.dirs["tracks"]),
                                    f"{r.main_table}_dir": str(r.writer.dirs[r.main_table]), "exports": exported}
+    for r in runs:  # the whole run, earlier attempts included: a re-run of a finished run says the same
+        written = r.writer.status_counts()
+        summary["runs"][r.name].update({"run_ok": written["ok"], "run_error": written["error"]})
+        log.info("%s: %d ok, %d errors (see %s)", r.run_id, written["ok"], written["error"], r.writer.dirs["tracks"])
     if not cfg.infer.models:  # one model: its run is the run
         summary.update({k: v for k, v in summary["runs"]["model"].items() if k not in ("run_id", "checkpoint")})
     summary["seconds"] = round(time.perf_counter() - start, 1)
-    if counts["error"] and counts["ok"] == 0 and not any(r.done for r in runs):  # a resume may be all errors
-        raise RuntimeError(f"no track could be tagged ({counts['error']} errors); see "
-                           + ", ".join(str(r.writer.dirs["tracks"]) for r in runs))
     return summary
 
 

@@ -9,6 +9,10 @@ A line is logged as each shard finishes, with the rate and time left. Finished
 shards are skipped on a re-run, so an interrupted run resumes where it stopped and ends
 with the same shards. The manifest, the audio and the output may be local paths or
 pyarrow filesystem URIs (``file:///...``, ``s3://...``, ``gs://...``).
+
+Exit codes: 0 when every track of the manifest is in a shard or in the errors table (files
+that cannot be decoded are errors, not failures); 2 with one line for a bad setting, a
+missing or malformed manifest, or an adapter that rejects its source.
 """
 
 from __future__ import annotations
@@ -115,7 +119,11 @@ def write_all(spans: list[shards.ShardSpan], ordered: pa.Table, out_dir: str,
 def run(cfg: AutotagConfig) -> dict[str, Any]:
     """Shard the dataset; returns counts and the locations of the index and errors tables."""
     start = time.perf_counter()
-    ordered = shards.sort_manifest(read_manifest(ensure_manifest(cfg)))
+    try:
+        table = read_manifest(ensure_manifest(cfg))
+    except ValueError as exc:  # a missing or malformed manifest, an adapter naming a bad file: one line, exit 2
+        raise ConfigError(f"dataset: {exc}") from None
+    ordered = shards.sort_manifest(table)
     spans = shards.plan_spans(ordered, cfg.shard.tracks_per_shard)
     out_dir = cfg.paths.shards
     filesystem, root = filesystem_and_path(out_dir)

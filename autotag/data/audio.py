@@ -1,9 +1,13 @@
 """Decode any supported audio file to 22,050 Hz mono float32, in bounded memory.
 
-Decoding uses soundfile (libsndfile 1.2: WAV/WAVEX/RF64/W64, FLAC, OGG/Vorbis, OGG/Opus,
-MP3, AIFF, AU, CAF, ...; 8/16/24/32-bit integer and 32/64-bit float samples, 1 to 8
-channels, 8 to 192 kHz). libsndfile recognises a file by its content, not its name, so a
-FLAC file named ``.wav`` decodes as FLAC. Channels are averaged to mono and the result is
+Two decoders, one output. The fast path is soundfile (libsndfile 1.2: WAV/WAVEX/RF64/W64,
+FLAC up to 24 bits, OGG/Vorbis, OGG/Opus, MP3, AIFF, AU, CAF, ...; 8/16/24/32-bit integer and
+32/64-bit float samples). What libsndfile cannot open (AAC/M4A, ALAC, WMA, APE, WavPack,
+32-bit FLAC, the audio track of MP4/MKV/MKA/WebM, ...) goes to FFmpeg through PyAV
+(:mod:`autotag.data.ffmpeg_decode`); suffixes libsndfile never reads go there straight
+away, and a file libsndfile fails on midway is finished by FFmpeg from the frame it reached.
+Both decoders recognise a file by its content, not its name, so a FLAC file named ``.wav``
+decodes as FLAC. Supported: 1 to 8 channels, 8 to 192 kHz. Channels are averaged to mono and the result is
 resampled with soxr's ``"HQ"`` preset (the default of ``librosa.load``: a linear-phase
 windowed-sinc filter, 95 % pass band, about -140 dB stop band), so shards and the
 librosa-based tutorial agree.
@@ -19,7 +23,8 @@ Sources are local paths, encoded bytes, or pyarrow filesystem URIs (``file:///..
 
 Every failure is an :class:`AudioDecodeError` that names the file, the problem and the stage
 (``open``, ``header`` or ``decode``), so that batch stages can turn it into an error row and
-go on.
+go on. A file no decoder reads names each decoder and what it said; "truncated" is said only
+of a file whose data ends before its header's length.
 """
 
 from __future__ import annotations
@@ -27,10 +32,10 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -39,11 +44,17 @@ import soundfile as sf
 import soxr
 
 from autotag import SAMPLE_RATE
+from autotag.data import ffmpeg_decode
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64", ".m4a")
-"""File name suffixes (lower case) taken for audio when listing folders and globs. Formats
-libsndfile cannot decode (``.m4a``) are still listed, so that they surface as error rows
-naming the file rather than being skipped in silence."""
+AUDIO_EXTENSIONS = (".wav", ".wave", ".bwf", ".rf64", ".w64", ".flac", ".ogg", ".oga", ".opus", ".spx", ".mp3",
+                    ".mp2", ".aiff", ".aif", ".aifc", ".au", ".snd", ".caf", ".sd2", ".voc", ".m4a", ".m4b",
+                    ".mp4", ".aac", ".adts", ".alac", ".wma", ".asf", ".mka", ".mkv", ".webm", ".ape", ".wv",
+                    ".tta", ".ac3", ".dts", ".mpc", ".dsf", ".amr")
+"""File name suffixes (lower case) taken for audio when listing folders and globs: what
+libsndfile or FFmpeg decode. A suffix neither decodes (``.sd2`` outside macOS) is still
+listed, so that the file surfaces as an error row naming it rather than being skipped."""
+DECODERS = ("auto", "libsndfile", "ffmpeg")
+"""``decoder=`` of :func:`open_audio`: ``auto`` (libsndfile, else FFmpeg) or one of them only."""
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 192_000
 MAX_CHANNELS = 8
@@ -147,6 +158,9 @@ def _check_file(source: str | Path, label: str) -> tuple[pafs.FileSystem, str] |
                 pafs.FileType.Directory if path.is_dir() else pafs.FileType.File)
         size, located = (path.stat().st_size if kind == pafs.FileType.File else None), None
     if kind == pafs.FileType.NotFound:
+        if not is_uri(str(source)) and Path(source).is_symlink():
+            raise AudioDecodeError(label, f"broken symbolic link (to {os.readlink(source)}, which does not exist)",
+                                   "open")
         raise AudioDecodeError(label, "file does not exist", "open")
     if kind == pafs.FileType.Directory:
         raise AudioDecodeError(label, "is a directory, not an audio file", "open")
@@ -155,26 +169,124 @@ def _check_file(source: str | Path, label: str) -> tuple[pafs.FileSystem, str] |
     return located
 
 
-def _open(source: str | Path | bytes, label: str) -> sf.SoundFile:
+_WAV_DATA_SIZE = re.compile(r"^data : (\d+) \(should be (\d+)\)", re.MULTILINE)
+_STREAMING_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)  # "unknown length" in WAV headers written by pipes
+
+
+class _SndfileReader:
+    """A file opened with libsndfile, read as ``(frames, channels)`` float32 blocks.
+
+    A WAV file whose data chunk claims more bytes than the file holds is refused as truncated
+    (libsndfile itself silently reads what is there).
+    """
+
+    decoder = "libsndfile"
+
+    def __init__(self, handle: sf.SoundFile, label: str):
+        self._handle = handle
+        self.sample_rate, self.channels, self.frames = handle.samplerate, handle.channels, handle.frames
+        self.format = handle.format
+        self.allowed_shortfall = int(self.frames * _MPEG_SHORTFALL) if self.format == "MP3" else 0
+        if self.format in ("WAV", "WAVEX"):
+            self._check_wav_size(label)
+
+    def _check_wav_size(self, label: str) -> None:
+        match = _WAV_DATA_SIZE.search(self._handle.extra_info)
+        if match and int(match[1]) not in _STREAMING_SIZES and int(match[2]) < int(match[1]):
+            align = re.search(r"Block Align\s*:\s*(\d+)", self._handle.extra_info)
+            declared = int(match[1]) // max(1, int(align[1]) if align else 1)
+            self._handle.close()
+            raise AudioDecodeError(label, f"truncated: header says {declared} frames, the file holds {self.frames}")
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        buffer = np.empty((block_frames, self.channels), dtype=np.float32)
+        while True:
+            block = self._handle.read(block_frames, dtype="float32", always_2d=True, out=buffer)
+            if len(block) == 0:
+                return
+            yield block
+            if len(block) < block_frames:
+                return
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+class _Reader(Protocol):
+    """What :class:`AudioStream` reads: :class:`_SndfileReader` or :class:`~autotag.data.ffmpeg_decode.FFmpegReader`."""
+
+    decoder: str
+    sample_rate: int
+    channels: int
+    frames: int  # declared by the header; 0 when unknown
+    format: str
+    allowed_shortfall: int  # frames the decoded length may fall short of ``frames``
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+def _target(source: str | Path | bytes, label: str) -> Any:
+    """What a decoder opens: a path, or a file object over bytes or a remote object."""
     if isinstance(source, bytes):
         if len(source) == 0:
             raise AudioDecodeError(label, "file is empty (0 bytes)", "open")
-        target: Any = io.BytesIO(source)
-    else:
-        located = _check_file(source, label)
-        target = str(source)
-        if located is not None:
-            filesystem, path = located
-            try:
-                target = io.BufferedReader(filesystem.open_input_file(path), buffer_size=_REMOTE_BUFFER_BYTES)
-            except OSError as exc:
-                raise AudioDecodeError(label, f"cannot open ({exc})", "open") from None
+        return io.BytesIO(source)
+    located = _check_file(source, label)
+    if located is None:
+        return str(source)
+    filesystem, path = located
+    try:
+        return io.BufferedReader(filesystem.open_input_file(path), buffer_size=_REMOTE_BUFFER_BYTES)
+    except OSError as exc:
+        raise AudioDecodeError(label, f"cannot open ({exc})", "open") from None
+
+
+def _open_sndfile(target: Any) -> sf.SoundFile | str:
+    """The file opened by libsndfile, or what libsndfile said when it refused it."""
     try:
         return sf.SoundFile(target)
     except sf.LibsndfileError as exc:
-        raise AudioDecodeError(label, f"not a readable audio file ({exc.error_string})", "open") from None
+        return _sndfile_words(exc.error_string)
     except (RuntimeError, TypeError, OSError) as exc:
-        raise AudioDecodeError(label, f"not a readable audio file ({exc})", "open") from None
+        return str(exc)
+
+
+def _sndfile_words(message: str) -> str:
+    """libsndfile's message without its ``Error : `` prefix and final full stop."""
+    message = message.strip().rstrip(".")
+    return message.removeprefix("Error : ").strip()
+
+
+def _open_ffmpeg(target: Any) -> ffmpeg_decode.FFmpegReader | str:
+    """FFmpeg's reader, or what FFmpeg said when it refused the file."""
+    if hasattr(target, "seek"):
+        target.seek(0)
+    try:
+        return ffmpeg_decode.FFmpegReader(target)
+    except ffmpeg_decode.FFmpegDecodeError as exc:
+        return str(exc)
+
+
+def _open(source: str | Path | bytes, label: str, decoder: str = "auto") -> _Reader:
+    """Open with libsndfile, else FFmpeg (straight away for suffixes libsndfile never reads)."""
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder {decoder!r}: expected one of {DECODERS}")
+    target = _target(source, label)
+    suffix = "" if isinstance(source, bytes) else Path(urlparse(str(source)).path).suffix.lower()
+    refused = []
+    if decoder == "libsndfile" or (decoder == "auto" and suffix not in ffmpeg_decode.NEVER_LIBSNDFILE):
+        handle = _open_sndfile(target)
+        if not isinstance(handle, str):
+            return _SndfileReader(handle, label)
+        refused.append(f"libsndfile: {handle}")
+    if decoder != "libsndfile":
+        reader = _open_ffmpeg(target)
+        if not isinstance(reader, str):
+            return reader
+        refused.append(f"FFmpeg: {reader}")
+    raise AudioDecodeError(label, f"not a readable audio file ({'; '.join(refused)})", "open")
 
 
 def _downmix(block: np.ndarray) -> np.ndarray:
@@ -201,16 +313,20 @@ class AudioStream:
 
     Use :func:`open_audio` to create one. The header has been checked when it is returned
     (sample rate, channel count, ``max_duration_s``); :meth:`blocks` reads and checks the
-    samples as it goes and raises :class:`AudioDecodeError` at the first bad block.
+    samples as it goes and raises :class:`AudioDecodeError` at the first bad block. When
+    libsndfile fails midway, FFmpeg takes over at the frame where it stopped (``reopen``);
+    an error then names both decoders and what each said.
     """
 
-    def __init__(self, handle: sf.SoundFile, label: str, target_rate: int, block_frames: int):
-        self._handle, self.label = handle, label
-        self.target_rate, self.block_frames = target_rate, block_frames
-        self.source_sample_rate: int = handle.samplerate
-        self.source_channels: int = handle.channels
-        self.declared_frames: int = handle.frames
-        self.source_format: str = handle.format
+    def __init__(self, reader: _Reader, label: str, target_rate: int, block_frames: int,
+                 reopen: Callable[[], _Reader | None] | None = None, max_duration_s: float | None = None):
+        self._reader, self.label, self._reopen = reader, label, reopen
+        self.target_rate, self.block_frames, self.max_duration_s = target_rate, block_frames, max_duration_s
+        self.source_sample_rate: int = reader.sample_rate
+        self.source_channels: int = reader.channels
+        self.declared_frames: int = reader.frames
+        self.source_format: str = reader.format
+        self.decoder: str = reader.decoder
         self.frames_read = 0
         self.samples_out = 0
 
@@ -226,24 +342,55 @@ class AudioStream:
         self.close()
 
     def close(self) -> None:
-        self._handle.close()
+        self._reader.close()
+
+    def _source_blocks(self) -> Iterator[np.ndarray]:
+        """The reader's blocks; on a libsndfile error, FFmpeg's from the frame libsndfile reached."""
+        said = []
+        try:
+            yield from self._reader.blocks(self.block_frames)
+            return
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            said.append(f"libsndfile: {_sndfile_words(getattr(exc, 'error_string', str(exc)))}")
+        except ffmpeg_decode.FFmpegDecodeError as exc:
+            self._fail(exc, said)
+        fallback = self._reopen() if self._reopen is not None else None
+        if fallback is None:
+            raise AudioDecodeError(self.label, f"corrupt audio data after {self._at()} ({said[0]})")
+        self._reader.close()
+        self._reader, skip = fallback, self.frames_read
+        try:
+            for block in fallback.blocks(self.block_frames):
+                if skip >= len(block):
+                    skip -= len(block)
+                    continue
+                yield block[skip:]
+                skip = 0
+        except ffmpeg_decode.FFmpegDecodeError as exc:
+            self._fail(exc, said)
+
+    def _at(self) -> str:
+        return f"{self.frames_read / self.source_sample_rate:.2f} s"
+
+    def _fail(self, exc: ffmpeg_decode.FFmpegDecodeError, said: list[str]) -> None:
+        said = [*said, f"FFmpeg: {exc}"]
+        if exc.kind == "truncated" and 0 < self.declared_frames and exc.frames < self.declared_frames:
+            raise AudioDecodeError(self.label, f"truncated: header says {self.declared_frames} frames, the data "
+                                   f"ends after {exc.frames} ({'; '.join(said)})")
+        raise AudioDecodeError(self.label, f"corrupt audio data after {exc.frames / self.source_sample_rate:.2f} s "
+                               f"({'; '.join(said)})")
 
     def _read_blocks(self) -> Iterator[np.ndarray]:
-        buffer = np.empty((self.block_frames, self.source_channels), dtype=np.float32)
-        while True:
-            try:
-                block = self._handle.read(self.block_frames, dtype="float32", always_2d=True, out=buffer)
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                raise AudioDecodeError(self.label, f"truncated or corrupt audio data ({exc})") from None
-            if len(block) == 0:
-                return
+        limit = None if self.max_duration_s is None else self.max_duration_s * self.source_sample_rate
+        for block in self._source_blocks():
             mono = _downmix(block)
             if not np.isfinite(mono.sum()):  # one reduction per block; NaN and inf both survive the sums
                 self._check_finite(block)
             self.frames_read += len(block)
+            if limit is not None and self.frames_read > limit:  # a length the header did not give
+                raise AudioDecodeError(
+                    self.label, f"duration exceeds the limit of {self.max_duration_s:.1f} s", "header")
             yield mono
-            if len(block) < self.block_frames:
-                return
 
     def _check_finite(self, block: np.ndarray) -> None:
         bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
@@ -252,11 +399,12 @@ class AudioStream:
             raise AudioDecodeError(self.label, f"non-finite (NaN/inf) samples, the first at {first:.2f} s")
 
     def _check_complete(self) -> None:
+        if self.frames_read == 0 and self.declared_frames > 0:
+            raise AudioDecodeError(self.label, f"truncated: header says {self.declared_frames} frames, read 0")
         if self.frames_read == 0:
             raise AudioDecodeError(self.label, "contains no audio samples (zero length)")
         shortfall = self.declared_frames - self.frames_read
-        allowed = int(self.declared_frames * _MPEG_SHORTFALL) if self.source_format == "MP3" else 0
-        if self.declared_frames > 0 and shortfall > allowed:
+        if self.declared_frames > 0 and shortfall > self._reader.allowed_shortfall:
             raise AudioDecodeError(
                 self.label, f"truncated: header says {self.declared_frames} frames, read {self.frames_read}")
 
@@ -286,6 +434,18 @@ class AudioStream:
                 yield tail
 
 
+def _reopener(source: str | Path | bytes, label: str, decoder: str) -> Callable[[], _Reader | None] | None:
+    """A call that opens ``source`` again with FFmpeg (None where it may not be used)."""
+    if decoder == "libsndfile":
+        return None
+
+    def reopen() -> ffmpeg_decode.FFmpegReader | None:
+        reader = _open_ffmpeg(_target(source, label))
+        return None if isinstance(reader, str) else reader
+
+    return reopen
+
+
 def open_audio(
     source: str | Path | bytes,
     *,
@@ -293,6 +453,7 @@ def open_audio(
     max_duration_s: float | None = None,
     name: str | None = None,
     block_frames: int = BLOCK_FRAMES,
+    decoder: str = "auto",
 ) -> AudioStream:
     """Open an audio file and check its header; read it with :meth:`AudioStream.blocks`.
 
@@ -305,9 +466,9 @@ def open_audio(
         Missing, empty, non-audio, too long, or with an unsupported rate or channel count.
     """
     label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
-    handle = _open(source, label)
+    reader = _open(source, label, decoder)
     try:
-        rate, channels, frames = handle.samplerate, handle.channels, handle.frames
+        rate, channels, frames = reader.sample_rate, reader.channels, reader.frames
         if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
             raise AudioDecodeError(
                 label, f"sample rate {rate} Hz outside the supported {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz", "header")
@@ -317,9 +478,10 @@ def open_audio(
             raise AudioDecodeError(
                 label, f"duration {frames / rate:.1f} s exceeds the limit of {max_duration_s:.1f} s", "header")
     except BaseException:
-        handle.close()
+        reader.close()
         raise
-    return AudioStream(handle, label, target_rate, block_frames)
+    reopen = _reopener(source, label, decoder) if reader.decoder == "libsndfile" else None
+    return AudioStream(reader, label, target_rate, block_frames, reopen, max_duration_s)
 
 
 def decode_audio(
@@ -328,6 +490,7 @@ def decode_audio(
     target_rate: int = SAMPLE_RATE,
     max_duration_s: float | None = None,
     name: str | None = None,
+    decoder: str = "auto",
 ) -> DecodedAudio:
     """Read an audio file, down-mix to mono and resample to ``target_rate``.
 
@@ -342,6 +505,8 @@ def decode_audio(
         Refuse files longer than this (checked from the header, before decoding).
     name
         How to name the file in errors (defaults to ``source`` when it is a path).
+    decoder
+        ``auto`` (libsndfile, else FFmpeg), ``libsndfile`` or ``ffmpeg`` (one decoder only).
 
     Returns
     -------
@@ -353,12 +518,13 @@ def decode_audio(
         Missing, empty, truncated, non-audio, zero-length, non-finite, too long, or
         with an unsupported sample rate or channel count.
     """
-    with open_audio(source, target_rate=target_rate, max_duration_s=max_duration_s, name=name) as stream:
+    with open_audio(source, target_rate=target_rate, max_duration_s=max_duration_s, name=name,
+                    decoder=decoder) as stream:
         out = np.empty(stream.expected_samples + 16, dtype=np.float32)
         filled = 0
         for block in stream.blocks():
-            if filled + len(block) > len(out):  # the header undercounted (estimated MP3 length)
-                out = np.concatenate([out[:filled], np.empty(max(len(out) // 2, len(block)), np.float32)])
+            if filled + len(block) > len(out):  # the header undercounted (estimated length) or gave none
+                out = np.concatenate([out[:filled], np.empty(max(len(out), len(block)), np.float32)])
             out[filled : filled + len(block)] = block
             filled += len(block)
         return DecodedAudio(

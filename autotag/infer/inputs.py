@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import glob as globlib
 import hashlib
+import logging
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,12 +23,40 @@ import pyarrow.parquet as pq
 from autotag import errors
 from autotag.data.adapters.common import is_uri, track_id_from_path
 from autotag.data.audio import AUDIO_EXTENSIONS
+from autotag.data.catalogue import FolderScan, classify, scan_folder
 
 ROWS_SCHEMA = pa.schema([("track_id", pa.string()), ("audio_path", pa.string())])
+log = logging.getLogger("autotag.infer")
 
 
 class InputError(errors.InputError):
-    """An inference input that does not exist or holds nothing to tag."""
+    """An inference input that does not exist, cannot be read, or holds nothing to tag.
+
+    A :class:`~autotag.errors.UserError`: ``infer.input`` (or the manifest) names it, and the
+    command line ends with its one line and exit code 2, like any bad setting.
+    """
+
+
+def check_source(source: str | None, manifest_path: str) -> None:
+    """Fail before Ray starts when the input is a local path that is missing or unreadable.
+
+    Raises
+    ------
+    InputError
+        A missing folder, manifest or shard file, or a folder that cannot be listed.
+    """
+    if source is None:
+        if not is_uri(manifest_path) and not Path(manifest_path).exists():
+            raise InputError(f"infer: no infer.input and the dataset manifest {manifest_path} does not exist "
+                             "(run pipelines.shard first, or give infer.input=<folder, glob, list or shards>)")
+        return
+    if is_uri(source) or any(c in source for c in "*?["):
+        return
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"infer input {source}: no such folder, glob, manifest or shard")
+    if path.is_dir() and not os.access(path, os.R_OK | os.X_OK):
+        raise InputError(f"infer input {source}: the folder cannot be read (permission denied)")
 
 
 def kind_of(source: str) -> str:
@@ -55,19 +85,48 @@ def unique_ids(relative_paths: list[str]) -> list[str]:
     return [i if seen[i] == 1 else f"{i}-{hashlib.sha1(p.encode()).hexdigest()[:8]}" for i, p in zip(ids, relative_paths)]
 
 
-def _listing(source: str) -> tuple[list[str], list[str]]:
-    """(full paths, paths relative to the source) of the audio files under a folder or URI."""
+def _listing(source: str) -> tuple[list[str], list[str], FolderScan]:
+    """(full paths, paths relative to the source, the scan) of the audio files under a folder or URI.
+
+    Local paths stay as found under the root (symbolic links keep their own names).
+    """
     if is_uri(source):
         filesystem, root = pafs.FileSystem.from_uri(source)
         infos = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=False))
         scheme = source.split("://", 1)[0]
-        files = sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.lower().endswith(AUDIO_EXTENSIONS))
-        return [f"{scheme}://{f}" for f in files], [f[len(root):].lstrip("/") for f in files]
-    root = Path(source)
-    if not root.is_dir():
-        raise InputError(f"infer input {source}: no such folder, glob, manifest or shard")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
-    return [str(p.resolve()) for p in files], [str(p.relative_to(root)) for p in files]
+        scan = FolderScan()
+        for info in (i for i in infos if i.type == pafs.FileType.File):
+            relative = info.path[len(root):].lstrip("/")
+            if info.path.lower().endswith(AUDIO_EXTENSIONS) and not relative.startswith("."):
+                scan.candidates.append(relative)
+            else:  # no content sniffing on object stores: a request per file
+                scan.skipped[Path(relative).suffix.lower() or "(no suffix)"] += 1
+        scan.candidates.sort()
+        return [f"{scheme}://{root.rstrip('/')}/{r}" for r in scan.candidates], scan.candidates, scan
+    try:
+        scan = scan_folder(source)
+    except OSError as exc:
+        raise InputError(f"infer input {source}: no such folder, glob, manifest or shard, or unreadable "
+                         f"({exc.strerror or exc})") from None
+    root = os.path.abspath(source)
+    return [os.path.join(root, *r.split("/")) for r in scan.candidates], scan.candidates, scan
+
+
+def _globbed(source: str) -> tuple[list[str], list[str], FolderScan]:
+    """(full paths, paths relative to the glob's fixed part, the scan) of the audio files a glob matches."""
+    base = os.path.abspath(Path(source.split("*")[0]).parent if "*" in source else Path(source).parent)
+    scan = FolderScan()
+    for match in sorted(globlib.glob(source, recursive=True)):
+        if os.path.isdir(match):
+            continue
+        path = os.path.abspath(match)
+        relative = Path(os.path.relpath(path, base)).as_posix()
+        reason = classify(path, relative)
+        if reason is None:
+            scan.candidates.append(relative)
+        else:
+            scan.skipped[reason] += 1
+    return [os.path.join(base, *r.split("/")) for r in scan.candidates], scan.candidates, scan
 
 
 def track_rows(source: str) -> pa.Table:
@@ -81,16 +140,14 @@ def track_rows(source: str) -> pa.Table:
             table = table.append_column("track_id", pa.array(unique_ids(table.column("audio_path").to_pylist())))
         table = table.select(["track_id", "audio_path"]).cast(ROWS_SCHEMA)
     else:
-        if kind == "glob":
-            files = sorted(p for p in globlib.glob(source, recursive=True) if p.lower().endswith(AUDIO_EXTENSIONS))
-            base = Path(source.split("*")[0]).parent if "*" in source else Path(source).parent
-            paths = [str(Path(p).resolve()) for p in files]
-            relative = [str(Path(p).resolve().relative_to(base.resolve())) for p in files]
-        else:
-            paths, relative = _listing(source)
+        paths, relative, scan = _globbed(source) if kind == "glob" else _listing(source)
+        if scan.skipped:
+            log.info("infer input %s: %d audio file(s); skipped %s", source, len(paths), scan.skipped_summary())
         table = pa.table({"track_id": unique_ids(relative), "audio_path": paths}, schema=ROWS_SCHEMA)
     if table.num_rows == 0:
-        raise InputError(f"infer input {source}: no audio files found (extensions {', '.join(AUDIO_EXTENSIONS)})")
+        skipped = f"; skipped {scan.skipped_summary()}" if kind != "manifest" and scan.skipped else ""
+        raise InputError(f"infer input {source}: no audio files found (extensions "
+                         f"{', '.join(AUDIO_EXTENSIONS)}, or audio content){skipped}")
     ids = table.column("track_id")
     if pc.count_distinct(ids).as_py() != table.num_rows:
         raise InputError(f"infer input {source}: duplicate track_id values")

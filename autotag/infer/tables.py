@@ -192,6 +192,14 @@ class PredictionWriter:
         files = sorted(self.dirs["tracks"].glob("part-*.parquet"))
         return {t for f in files for t in pq.read_table(f, columns=["track_id"]).column("track_id").to_pylist()}
 
+    def status_counts(self) -> dict[str, int]:
+        """``{"ok": n, "error": m}`` over every track this run has written, in any attempt."""
+        counts = {"ok": 0, "error": 0}
+        for f in sorted(self.dirs["tracks"].glob("part-*.parquet")):
+            for status in pq.read_table(f, columns=["status"]).column("status").to_pylist():
+                counts[status] = counts.get(status, 0) + 1
+        return counts
+
     def _write(self, table: pa.Table, name: str, part: int) -> Path:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **self.metadata})
         path = self.dirs[name] / f"part-{part:05d}.parquet"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -125,3 +126,15 @@ def check_keys(mapping: Mapping[str, Any], allowed: Iterable[str], what: str) ->
     unknown = sorted(set(mapping) - set(allowed))
     if unknown:
         raise ValueError(f"{what}: unknown key(s) {unknown}; expected some of {sorted(allowed)}")
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn a text file that is not UTF-8, or cannot be read, into a ``ValueError`` naming it."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path.name}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})"
+                         ) from None
+    except OSError as exc:
+        raise ValueError(f"{path.name}: cannot read ({exc.strerror or exc})") from None

@@ -1,4 +1,4 @@
-"""JAMS annotation files, read as plain JSON (the ``jams`` package is not a dependency).
+"""JAMS annotation files (``.jams``, or gzipped ``.jamz``), read as plain JSON (no ``jams`` package needed).
 
 A JAMS file (Humphrey et al., ISMIR 2014) holds ``file_metadata`` (``duration``,
 ``artist``, ...) and a list of ``annotations``, each with a ``namespace`` and ``data``:
@@ -19,7 +19,9 @@ under ``audio_root`` (default: beside the JAMS file); exactly one must exist.
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,9 +40,28 @@ DEFAULT_NAMESPACES: dict[str, tuple[str, ...]] = {
 }
 
 
+JAMS_SUFFIXES = (".jams", ".jamz")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _text(path: Path, name: str) -> str:
+    """The JSON text of a ``.jams`` file, or of a gzipped one (``.jamz``, as ``jams.save`` writes it)."""
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == _GZIP_MAGIC:
+            raw = gzip.decompress(raw)
+        elif path.suffix.lower() == ".jamz":
+            raise ValueError(f"{name}: a .jamz file must be gzip-compressed JSON (no gzip header)")
+        return raw.decode("utf-8")
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValueError(f"{name}: cannot read ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name}: not UTF-8 text at byte {exc.start} (a JAMS file is JSON)") from None
+
+
 def _load(path: Path, name: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_text(path, name))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name} line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from None
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
@@ -124,7 +145,7 @@ def prepare_jams(
     Parameters
     ----------
     root
-        A ``.jams`` file, or a folder searched recursively (rows in path order).
+        A ``.jams`` or ``.jamz`` file, or a folder searched recursively for both (rows in path order).
     audio_root
         Folder mirroring ``root`` that holds the audio (default: ``root``'s folder).
     namespaces
@@ -145,11 +166,13 @@ def prepare_jams(
     if root.is_file():
         base, files = root.parent, [root]
     elif root.is_dir():
-        base, files = root, sorted(p for p in root.rglob("*.jams") if not p.name.startswith("."))
+        base = root
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in JAMS_SUFFIXES and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
     else:
         raise ValueError(f"JAMS root {root} does not exist")
     if not files:
-        raise ValueError(f"JAMS root {root}: no .jams files found")
+        raise ValueError(f"JAMS root {root}: no .jams files found (nor gzipped .jamz)")
     audio_base = Path(audio_root) if audio_root is not None else base
     rows, keys, artists = [], [], []
     for path in files:

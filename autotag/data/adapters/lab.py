@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from autotag.data.adapters.common import audio_files, finish, segment, sorted_segments, track_id_from_path
+from autotag.data.adapters.common import audio_files, finish, reading, segment, sorted_segments, track_id_from_path
 from autotag.data.splits import SplitSpec
 
 KINDS = ("chords", "instruments")
@@ -43,7 +43,9 @@ def read_lab(path: str | Path, *, chords: bool = True) -> list[dict[str, Any]]:
     """
     path = Path(path)
     items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    with reading(path):
+        text_lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(text_lines, start=1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as pa
 
-from autotag.data.adapters.common import finish, join_audio_path, track_id_from_path
+from autotag.data.adapters.common import finish, join_audio_path, reading, track_id_from_path
 from autotag.data.splits import SplitSpec
 
 _FOLDER_SPLITS = {**{f: "train" for f in "0123456789ab"}, "c": "valid", "d": "test", "e": "test", "f": "test"}
@@ -49,7 +49,7 @@ def read_annotations(path: Path) -> tuple[list[str], list[tuple[int, str, list[s
         or an empty clip path; the message names the file and line.
     """
     name = path.name
-    with path.open(newline="", encoding="utf-8") as handle:
+    with reading(path), path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle, delimiter="\t", quotechar='"')
         header = next(reader, None)
         if not header or header[0] != "clip_id" or header[-1] != "mp3_path" or len(header) < 3:

@@ -31,7 +31,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from autotag.data.adapters.common import finish, join_audio_path, segment, sorted_segments, track_id_from_path
+from autotag.data.adapters.common import (
+    finish,
+    join_audio_path,
+    reading,
+    segment,
+    sorted_segments,
+    track_id_from_path,
+)
 from autotag.data.splits import SplitSpec
 
 FOLDER_SEPARATOR = "+++"
@@ -46,7 +53,8 @@ def load_entries(path: Path) -> list[dict[str, Any]]:
         Invalid JSON (with its line and column) or a missing ``collection.entry`` list.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with reading(path):
+            data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path.name} line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from None
     entries = data.get("collection", {}).get("entry") if isinstance(data, dict) else None

@@ -33,7 +33,14 @@ import pyarrow.parquet as pq
 
 from autotag.data import manifest
 from autotag.data.adapters.common import (
-    check_keys, finish, is_uri, join_audio_path, segment, sorted_segments, track_id_from_path,
+    check_keys,
+    finish,
+    is_uri,
+    join_audio_path,
+    reading,
+    segment,
+    sorted_segments,
+    track_id_from_path,
 )
 from autotag.data.splits import SplitSpec
 
@@ -52,7 +59,7 @@ def _read_rows(path: Path) -> tuple[list[dict[str, Any]], Callable[[int], str]]:
         return rows, lambda i: f"{path.name} row {i}"
     if suffix not in _READERS:
         raise ValueError(f"{path.name}: unknown table format {suffix!r}; expected .csv, .tsv or .parquet")
-    with path.open(newline="", encoding="utf-8") as handle:
+    with reading(path), path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle, delimiter=_READERS[suffix])
         header = next(reader, [])
         rows, lines = [], []

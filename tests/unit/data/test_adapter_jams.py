@@ -96,3 +96,29 @@ def test_broken_files_and_missing_audio(tmp_path, tiny_audio):
         prepare_jams(empty)
     with pytest.raises(ValueError, match="does not exist"):
         prepare_jams(tmp_path / "missing")
+
+
+def test_gzipped_jamz_files_are_read_and_found_by_folder_scans(tmp_path, tiny_audio):
+    import gzip
+
+    tiny_audio(tmp_path / "a.wav")
+    tiny_audio(tmp_path / "b.flac")
+    write_jams(tmp_path / "a.jams", [_annotation("tag_gtzan", [_obs(0.0, 30.0, "rock")])])
+    document = {"file_metadata": {"duration": 2.0}, "sandbox": {},
+                "annotations": [_annotation("tag_gtzan", [_obs(0.0, 30.0, "jazz")])]}
+    (tmp_path / "b.jamz").write_bytes(gzip.compress(json.dumps(document).encode()))  # as jams.save(..., "b.jamz")
+    rows = prepare_jams(tmp_path, split="train").to_pylist()
+    assert [(r["track_id"], r["genre"], r["duration_s"]) for r in rows] == [("a", "rock", None), ("b", "jazz", 2.0)]
+    assert prepare_jams(tmp_path / "b.jamz", split="train").column("genre").to_pylist() == ["jazz"]
+
+
+@pytest.mark.parametrize(("name", "payload", "message"), [
+    ("c.jamz", b"\x1f\x8b\x08\x00garbage", r"c\.jamz: cannot read"),
+    ("c.jamz", b'{"annotations": []}', r"c\.jamz: a \.jamz file must be gzip-compressed JSON"),
+    ("c.jams", b"\xff\xfe\x00binary", r"c\.jams: not UTF-8 text at byte 0"),
+])
+def test_unreadable_jams_files_raise_value_errors_naming_the_file(tmp_path, tiny_audio, name, payload, message):
+    tiny_audio(tmp_path / "c.wav")
+    (tmp_path / name).write_bytes(payload)
+    with pytest.raises(ValueError, match=message):
+        prepare_jams(tmp_path, split="train")

@@ -94,3 +94,18 @@ def test_argument_errors(tmp_path):
         prepare_table(_csv(tmp_path, json.dumps([]), "t.json"))
     with pytest.raises(ValueError, match="does not exist"):
         prepare_table(tmp_path / "none.csv")
+
+
+def test_every_adapter_names_the_file_that_is_not_utf8(tmp_path):
+    """A text file in another encoding is a ValueError naming it, never a bare UnicodeDecodeError."""
+    from autotag.data.adapters import prepare_mtt, prepare_pyjama, read_lab
+
+    latin1 = "Beyonc\xe9\tx\n".encode("latin-1")
+    for name in ("a.lab", "annotations_final.csv", "p.json", "t.csv"):
+        (tmp_path / name).write_bytes(latin1)
+    for call, name in ((lambda: read_lab(tmp_path / "a.lab"), "a.lab"),
+                       (lambda: prepare_mtt(tmp_path / "annotations_final.csv"), "annotations_final.csv"),
+                       (lambda: prepare_pyjama(tmp_path / "p.json"), "p.json"),
+                       (lambda: prepare_table(tmp_path / "t.csv"), "t.csv")):
+        with pytest.raises(ValueError, match=rf"^{name}: not UTF-8 text \(byte 6: b'\\xe9'\)$"):
+            call()
