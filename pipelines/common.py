@@ -164,10 +164,12 @@ def setup_console(verbose: bool = False) -> None:
             text = super().format(record)
             return text if record.levelno < logging.WARNING else text.replace(" ", f" {record.levelname.lower()}: ", 1)
 
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not getattr(h, "autotag_console", False)]  # once per process
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(Console("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
+    handler.autotag_console = True
+    root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.getLogger("autotag").setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("hydra", "matplotlib", "PIL", "numba", "urllib3", "filelock"):
