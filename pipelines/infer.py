@@ -252,12 +252,9 @@ def preflight(cfg: AutotagConfig) -> None:
 
 
 def summary(result: dict[str, Any]) -> str:
-    lines = [f"tagged {result['tracks_ok']} tracks ok, {result['tracks_error']} with errors, "
-             f"{result['tracks_skipped']} done earlier, in {result['seconds']:.0f} s"]
-    for name, r in result["runs"].items():
-        tables = ", ".join(str(v) for k, v in r.items() if k.endswith("_dir"))
-        lines.append(f"  {name}: run {r['run_id']} -> {tables}")
-    return "\n".join(lines)
+    """Where each model's tables are (the counts were logged as the run's last line)."""
+    return "\n".join(f"{name}: run {r['run_id']} -> " + ", ".join(str(v) for k, v in r.items() if k.endswith("_dir"))
+                     for name, r in result["runs"].items())
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -151,9 +151,6 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
                "tars": sum(len(r.parts) for r in results), "tracks": index.num_rows, "errors": errors.num_rows,
                "audio_s": round(sum(index.column("duration_s").to_pylist()), 1), "out_dir": out_dir,
                "index": index_path, "errors_table": errors_path, "seconds": round(time.perf_counter() - start, 1)}
-    log.info("sharded %d tracks (%.0f s of audio) into %d shards (%d skipped, %d tars; %d errors) in %.1f s",
-             summary["tracks"], summary["audio_s"], summary["shards"], summary["skipped_shards"], summary["tars"],
-             summary["errors"], summary["seconds"])
     return summary
 
 
@@ -176,7 +173,8 @@ def preflight(cfg: AutotagConfig) -> None:
 def summary(result: dict[str, Any]) -> str:
     errors = f"{result['errors']} could not be read (see {result['errors_table']})" if result["errors"] else "no errors"
     return (f"sharded {result['tracks']} tracks ({result['audio_s'] / 3600:.2f} h of audio) into {result['tars']} "
-            f"tar(s) under {result['out_dir']} in {result['seconds']:.0f} s; {errors}")
+            f"tar(s) under {result['out_dir']} in {result['seconds']:.0f} s ({result['skipped_shards']} of "
+            f"{result['shards']} shards done earlier); {errors}")
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

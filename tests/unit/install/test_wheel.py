@@ -86,7 +86,7 @@ def test_a_tiny_infer_from_another_directory(installed, catalogue):
     done = _autotag(installed, "infer", "paths.root=out", f"infer.checkpoint={catalogue['checkpoint']}",
                     f"infer.input={catalogue['music']}", "run_id=wheel", "runtime.num_cpus=2")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "tagged 3 tracks ok, 0 with errors" in done.stdout
+    assert "wheel: 3 ok, 0 errors (see " in done.stderr and "model: run wheel -> " in done.stdout
     tracks = pq.read_table(installed["cwd"] / "out" / "predictions" / "tracks").to_pylist()
     assert sorted(t["status"] for t in tracks) == ["ok"] * 3
 
