@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autotag.data.audio import is_uri
 from autotag.data.synthetic.spec import SyntheticSpec
+from autotag.storage import is_uri
 
 
 class ConfigError(ValueError):

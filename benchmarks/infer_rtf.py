@@ -32,11 +32,10 @@ import torch
 
 from autotag.data.audio import decode_audio
 from autotag.data.chords import CHORD_LABELS
+from autotag.data.tasks import Task
 from autotag.infer.batch import BatchPredictor
 from autotag.memory import reuse_freed_memory
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.models import build_model, checkpoint
 from benchmarks.common import machine, table
 
 MODELS = {

@@ -28,8 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from autotag.models import build_model
-from autotag.train import checkpoint
+from autotag.models import build_model, checkpoint
 from benchmarks.common import DEFAULT_ROOT, machine, prepare, table
 from pipelines import train
 from pipelines.common import load_config
@@ -47,9 +46,9 @@ def in_memory_loop(config: dict[str, Any]) -> None:
     import torch
     from ray.train.torch import get_device, prepare_model
 
+    from autotag.data.tasks import Task
     from autotag.memory import reuse_freed_memory
     from autotag.train.loop import run_epoch
-    from autotag.train.tasks import Task
 
     hp, context = config["train"], ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()

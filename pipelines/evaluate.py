@@ -28,13 +28,14 @@ import pandas as pd
 
 from autotag.config import AutotagConfig
 from autotag.data import manifest
-from autotag.evaluate.common import atomic_write_bytes, warn
+from autotag.evaluate.common import warn
 from autotag.evaluate.evaluation import RunEvaluation, evaluate_run, results_frame
 from autotag.evaluate.figures import report_figures, report_tables
 from autotag.evaluate.report import ReportFigure, write_report
 from autotag.evaluate.runs import RunArtefacts, load_run
 from autotag.evaluate.scoring import missing_ids, split_truth
 from autotag.evaluate.tables import write_metrics
+from autotag.storage import atomic_write_bytes
 from pipelines.common import cli
 
 log = logging.getLogger("autotag.evaluate")

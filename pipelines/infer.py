@@ -32,12 +32,12 @@ import pyarrow.compute as pc
 
 from autotag.config import AutotagConfig
 from autotag.data import manifest
+from autotag.data.tasks import Task
 from autotag.infer import inputs
 from autotag.infer.batch import BatchPredictor, check_model_names, model_batch
 from autotag.infer.exports import export_run
 from autotag.infer.tables import PredictionWriter, main_table, output_tables
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.models import checkpoint
 from pipelines.common import cli, init_ray, whole_cluster_per_operator
 
 log = logging.getLogger("autotag.infer")

@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from autotag.config import AutotagConfig, ConfigError, from_container
-from autotag.train import checkpoint
+from autotag.models import checkpoint
 from autotag.train import sweep as plans
 from pipelines import evaluate, infer, shard, train
 from pipelines.common import cli, init_ray, load_config

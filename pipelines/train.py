@@ -29,14 +29,12 @@ import pyarrow.parquet as pq
 from autotag import SAMPLE_RATE
 from autotag.config import AutotagConfig
 from autotag.data import manifest
-from autotag.data.audio import filesystem_and_path
 from autotag.data.patches import patch_counts
-from autotag.data.shards import child
-from autotag.models import build_model
-from autotag.train import checkpoint
+from autotag.data.tasks import Task, vocabulary_for
+from autotag.models import build_model, checkpoint
+from autotag.storage import filesystem_and_path, join
 from autotag.train.loop import train_loop_per_worker
 from autotag.train.patch_rows import shard_batch_to_patches
-from autotag.train.tasks import Task, vocabulary_for
 from pipelines.common import cli, init_ray
 
 log = logging.getLogger("autotag.train")
@@ -45,14 +43,14 @@ log = logging.getLogger("autotag.train")
 def shard_files(shards_dir: str | Path, split: str) -> list[str]:
     """The tars of one split under ``shards_dir``: a local path or a pyarrow-filesystem URI
     (``s3://bucket/shards``), listed as paths or URIs like ``shards_dir``."""
-    folder = child(shards_dir, split)
+    folder = join(shards_dir, split)
     filesystem, path = filesystem_and_path(folder)
     listed = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
     names = sorted(info.base_name for info in listed
                    if info.type == pafs.FileType.File and fnmatch.fnmatch(info.base_name, f"{split}-*.tar"))
     if not names:
         raise FileNotFoundError(f"no {split} shards in {folder}; run pipelines.shard first")
-    return [child(folder, name) for name in names]
+    return [join(folder, name) for name in names]
 
 
 def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: bool = False):
@@ -82,7 +80,7 @@ share of the cluster's memory (Ray's ``memory`` resource)."""
 
 def patch_bytes(shards_dir: str | Path, splits: tuple[str, ...], patch_samples: int, hop_samples: int) -> int | None:
     """Bytes of the float32 patches the shard index's tracks of ``splits`` cut into (None without an index)."""
-    filesystem, index = filesystem_and_path(child(shards_dir, "index.parquet"))
+    filesystem, index = filesystem_and_path(join(shards_dir, "index.parquet"))
     if filesystem.get_file_info(index).type != pafs.FileType.File:
         return None
     table = pq.read_table(index, columns=["split", "duration_s"], filesystem=filesystem).to_pandas()

@@ -25,13 +25,10 @@ go on.
 from __future__ import annotations
 
 import io
-import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pyarrow.fs as pafs
@@ -39,6 +36,7 @@ import soundfile as sf
 import soxr
 
 from autotag import SAMPLE_RATE
+from autotag.storage import filesystem_and_path, is_uri
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64", ".m4a")
 """File name suffixes (lower case) taken for audio when listing folders and globs. Formats
@@ -53,14 +51,6 @@ RESAMPLER_QUALITY = "HQ"
 """The soxr preset, as in ``librosa.load(res_type="soxr_hq")``."""
 _REMOTE_BUFFER_BYTES = 1 << 20  # read-ahead for object stores: one request per MiB, not per libsndfile read
 _MPEG_SHORTFALL = 0.01  # MP3 headers may estimate the length; tolerate 1 % less before calling it truncated
-
-
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-
-
-def is_uri(location: str | Path) -> bool:
-    """Whether ``location`` is a URI (``s3://bucket/key``, ``file:///x``) rather than a local path."""
-    return bool(_URI.match(str(location)))
 
 
 class AudioDecodeError(ValueError):
@@ -97,39 +87,6 @@ def resample(y: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RATE) ->
     if source_rate == target_rate:
         return np.ascontiguousarray(y, dtype=np.float32)
     return soxr.resample(y, source_rate, target_rate, quality=RESAMPLER_QUALITY).astype(np.float32, copy=False)
-
-
-_FILESYSTEMS: dict[tuple[str, str], tuple[pafs.FileSystem, str]] = {}
-
-
-def _filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The filesystem of ``uri`` and the prefix its paths take (``bucket`` for ``s3://bucket/...``).
-
-    One per scheme and host or bucket: creating an S3 filesystem costs a network round trip.
-    """
-    parsed = urlparse(uri)
-    key = (parsed.scheme, parsed.netloc)
-    if key not in _FILESYSTEMS:
-        filesystem, path = pafs.FileSystem.from_uri(uri)
-        rest = unquote(parsed.path)
-        if not path.endswith(rest):
-            raise ValueError(f"cannot map URI {uri!r} to a filesystem path (got {path!r})")
-        _FILESYSTEMS[key] = filesystem, path[: len(path) - len(rest)]
-    return _FILESYSTEMS[key]
-
-
-def filesystem_and_path(location: str | Path) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and the path inside it of a local path or a URI.
-
-    ``file:///data/a.flac`` and ``/data/a.flac`` both give the local filesystem and
-    ``/data/a.flac``; ``s3://bucket/a.flac`` gives an S3 filesystem and ``bucket/a.flac``.
-    Filesystems are cached per scheme and bucket.
-    """
-    text = str(location)
-    if not is_uri(text):
-        return pafs.LocalFileSystem(), os.path.abspath(text)
-    filesystem, prefix = _filesystem_for(text)
-    return filesystem, prefix + unquote(urlparse(text).path)
 
 
 def _check_file(source: str | Path, label: str) -> tuple[pafs.FileSystem, str] | None:

@@ -1,4 +1,4 @@
-"""Helpers shared by the evaluation modules: the warning class, JSON-safe values, atomic writes.
+"""Helpers shared by the evaluation modules: the warning class and JSON-safe values.
 
 Conventions
 -----------
@@ -12,11 +12,8 @@ Conventions
 from __future__ import annotations
 
 import math
-import os
-import uuid
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,22 +87,3 @@ def to_jsonable(value: Any, path: str = "metrics") -> Any:
         return value
     raise TypeError(f"{path}: cannot write a {type(value).__name__} to JSON; expected numbers, "
                     "strings, lists or dicts")
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
-
-    A reader never sees a half-written file; a crash leaves the old file (or none) in place.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique sibling name opened with "xb" gets the umask's permissions (mkstemp forces 0600).
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path

@@ -29,7 +29,7 @@ from autotag.evaluate.scoring import (
 )
 from autotag.infer.predictor import TrackPredictor
 from autotag.models import AutotagModel
-from autotag.train import checkpoint as checkpoints
+from autotag.models import checkpoint as checkpoints
 
 DEFAULT_FRAME_RATE = 100.0
 """Frames per second (10 ms, the MIREX frame hop) when neither config nor checkpoint gives one."""

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from autotag.evaluate.common import atomic_write_bytes
+from autotag.storage import atomic_write_bytes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STANDARD_FIGURES = ("confusion-matrix", "tag-o-gram", "chord-timeline", "filters-sincnet",

@@ -8,7 +8,7 @@ A run is a ``run_id``. Its files, all optional except at least one prediction ta
   ``chords``, ``instruments`` (schemas in :mod:`autotag.infer.tables` and the README); each
   file's key-value metadata holds JSON under ``autotag.*`` keys (``labels``, ``task``,
   ``model``, ``checkpoint``, ``config``);
-- ``<checkpoints>/<run_id>/best`` (see :mod:`autotag.train.checkpoint`);
+- ``<checkpoints>/<run_id>/best`` (see :mod:`autotag.models.checkpoint`);
 - ``<checkpoints>/<run_id>/history.parquet``: one row per epoch (``epoch``, ``train_loss``,
   ``val_loss``, ...).
 
@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from autotag.evaluate.common import warn
-from autotag.train import checkpoint as checkpoints
+from autotag.models import checkpoint as checkpoints
 
 TABLES = ("tracks", "tags", "chords", "instruments")
 TASK_TABLES = ("tags", "chords", "instruments")

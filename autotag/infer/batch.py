@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from autotag.data.audio import AudioDecodeError, DecodedAudio
-from autotag.memory import reuse_freed_memory
 from autotag.infer.predictor import TrackPredictor, load_audio
+from autotag.memory import reuse_freed_memory
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 PER_MODEL = ("status", "error", "scores", "segments", "activations", "embedding")

@@ -10,21 +10,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
+from autotag.storage import atomic_write_bytes
+
 EXPORTS = ("lab", "jams", "csv")
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_bytes(path, text.encode())
 
 
 def _rows(root: Path, table: str, run_id: str) -> list[dict[str, Any]]:

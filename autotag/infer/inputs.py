@@ -18,8 +18,9 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from autotag.data.adapters.common import is_uri, track_id_from_path
+from autotag.data.adapters.common import track_id_from_path
 from autotag.data.audio import AUDIO_EXTENSIONS
+from autotag.storage import is_uri
 
 ROWS_SCHEMA = pa.schema([("track_id", pa.string()), ("audio_path", pa.string())])
 

@@ -26,7 +26,7 @@ from autotag.data.audio import DecodedAudio, decode_audio
 from autotag.data.patches import patch_starts
 from autotag.infer.decode import activity_segments, chord_segments
 from autotag.infer.frames import stitched_frames, track_frame_times
-from autotag.train import checkpoint
+from autotag.models import checkpoint
 
 AGGREGATES = ("mean", "max")
 
@@ -102,7 +102,7 @@ class TrackPredictor:
         for first in range(0, len(all_starts), self.patch_batch_size):
             chunk_starts = all_starts[first : first + self.patch_batch_size]
             embedding = self.model.embed_patches(track, chunk_starts.tolist(), self.patch_samples)
-            probs.append(self.task.probabilities(self.model.head(embedding)).cpu().numpy())
+            probs.append(self.model.head.probabilities(self.model.head(embedding).float()).cpu().numpy())
             if self.want_embeddings:
                 embeds.append(embedding.float().cpu().numpy())
             starts.append(chunk_starts / self.sample_rate)
@@ -122,7 +122,7 @@ class TrackPredictor:
     @torch.no_grad()
     def _run_windows(self, windows: np.ndarray) -> np.ndarray:
         embedding = self.model.embed(torch.from_numpy(windows).to(self.device))
-        probs = self.task.probabilities(self.model.head(embedding)).cpu().numpy()
+        probs = self.model.head.probabilities(self.model.head(embedding).float()).cpu().numpy()
         if self.want_embeddings:  # carry the embedding through the stitching as extra columns
             return np.concatenate([probs, embedding.float().cpu().numpy()], axis=-1)
         return probs

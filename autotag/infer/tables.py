@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autotag.train.tasks import Task
+from autotag.data.tasks import Task
 
 TRACKS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("track_id", pa.string()), ("audio_path", pa.string()), ("duration_s", pa.float64()),

@@ -9,7 +9,7 @@ frame_multiclass    ``(B, T, K)``               softmax over K   one-hot of the 
 frame_multilabel    ``(B, T, K)``               sigmoid          ``probability >= threshold``
 ==================  ==========================  ===============  ================================
 
-The head is one ``Linear(embedding_dim → K)`` applied to the last axis, so the same layer
+The kinds and their rules are stated in :mod:`autotag.data.tasks`. The head is one ``Linear(embedding_dim → K)`` applied to the last axis, so the same layer
 serves track-level ``(B, D)`` and frame-level ``(B, T, D)`` embeddings; the kind fixes how
 its logits are read (losses: cross-entropy on logits for the multi-class kinds, binary
 cross-entropy with logits for the multi-label kinds).
@@ -21,14 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-TASK_KINDS = ("multiclass", "multilabel", "frame_multiclass", "frame_multilabel")
+from autotag.data.tasks import TASK_KINDS, check_task_kind, is_frame_level, is_multilabel
 
-
-def check_task_kind(kind: str) -> str:
-    """Return ``kind`` if it is one of :data:`TASK_KINDS`, else raise ``ValueError``."""
-    if kind not in TASK_KINDS:
-        raise ValueError(f"unknown task kind {kind!r}; known: {list(TASK_KINDS)}")
-    return kind
+__all__ = ["TASK_KINDS", "Head", "check_task_kind"]
 
 
 class Head(nn.Linear):
@@ -60,13 +55,13 @@ class Head(nn.Linear):
 
     @property
     def frame_level(self) -> bool:
-        """Whether the logits have a time axis."""
-        return self.kind.startswith("frame_")
+        """Whether the logits have a time axis (:func:`autotag.data.tasks.is_frame_level`)."""
+        return is_frame_level(self.kind)
 
     @property
     def multilabel(self) -> bool:
-        """Whether outputs are independent (sigmoid) rather than exclusive (softmax)."""
-        return self.kind.endswith("multilabel")
+        """Whether outputs are independent (:func:`autotag.data.tasks.is_multilabel`)."""
+        return is_multilabel(self.kind)
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         logits = super().forward(embedding)

@@ -20,11 +20,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from autotag.data.tasks import Task
 from autotag.memory import reuse_freed_memory
-from autotag.train import checkpoint
+from autotag.models import checkpoint
+from autotag.train import losses
 from autotag.train.early_stopping import EarlyStopping
 from autotag.train.patch_cache import PatchCache
-from autotag.train.tasks import Task
 from autotag.train.transfer import freeze, initialise_from
 
 log = logging.getLogger("autotag.train")
@@ -57,12 +58,12 @@ def run_epoch(model, batches, task: Task, device, optimizer=None, amp: bool = Fa
             audio, target = batch["audio"].to(device), batch["target"].to(device)
             with _autocast(device, amp):
                 logits = model(audio)
-            loss = task.loss(logits, target)
+            loss = losses.loss(task, logits, target)
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-            hits, decided = task.correct(logits.detach(), target)
+            hits, decided = losses.correct(task, logits.detach(), target)
             loss_sum += float(loss.detach()) * len(audio)
             correct += float(hits)
             decisions += float(decided)

@@ -34,7 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autotag.evaluate.common import atomic_write_bytes
+from autotag.storage import atomic_write_bytes
 
 RESULTS_NAME = "results"
 # Fixed columns; test metrics follow as ``test_<metric>`` (float64), in the order first seen.

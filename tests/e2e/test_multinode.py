@@ -28,8 +28,8 @@ job, is tests/e2e/test_job_submit.py's):
 from __future__ import annotations
 
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import time
 import urllib.request

@@ -23,9 +23,8 @@ import soundfile as sf
 import torch
 
 from autotag.data.chords import CHORD_LABELS
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.data.tasks import Task
+from autotag.models import build_model, checkpoint
 from pipelines import infer
 from pipelines.common import load_config
 

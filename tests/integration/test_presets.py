@@ -84,7 +84,7 @@ def _viterbi_beats_argmax(cfg) -> None:
 
 
 def reference_frames(segments, times):
-    from autotag.train.tasks import Task, vocabulary_for
+    from autotag.data.tasks import Task, vocabulary_for
 
     task = Task("frame_multiclass", "chords", vocabulary_for("frame_multiclass", "chords", []))
     return task.encode_frames({"chords": list(segments)}, times)

@@ -33,9 +33,15 @@ import pyarrow.parquet as pq
 
 from autotag.data import manifest
 from autotag.data.adapters.common import (
-    check_keys, finish, is_uri, join_audio_path, segment, sorted_segments, track_id_from_path,
+    check_keys,
+    finish,
+    join_audio_path,
+    segment,
+    sorted_segments,
+    track_id_from_path,
 )
 from autotag.data.splits import SplitSpec
+from autotag.storage import is_uri
 
 COLUMNS = (*manifest.SCHEMA.names, "artist")
 _READERS = {".csv": ",", ".tsv": "\t", ".txt": "\t"}

@@ -12,7 +12,6 @@ from autotag.data.synthetic.spec import SyntheticSpec, split_for_index
 from autotag.data.synthetic.writer import write_track
 
 
-
 @dataclass(frozen=True)
 class GenreStyle:
     timbre: Timbre

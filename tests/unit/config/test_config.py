@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from autotag.config import AutotagConfig, ConfigError, from_container

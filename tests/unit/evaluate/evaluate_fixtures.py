@@ -21,11 +21,10 @@ import torch
 
 from autotag.config import AutotagConfig
 from autotag.data import manifest
+from autotag.data.tasks import Task
 from autotag.evaluate.report import PNG_SIGNATURE
 from autotag.infer.tables import PredictionWriter, output_tables
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.models import build_model, checkpoint
 from pipelines.common import load_config
 from tests.conftest import write_tone
 from tests.unit.evaluate.test_evaluate_report import parse

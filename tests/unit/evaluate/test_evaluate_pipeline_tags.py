@@ -18,11 +18,11 @@ from sklearn import metrics as skm
 from autotag.data import manifest
 from autotag.data.audio import decode_audio
 from autotag.data.patches import cut_patches
+from autotag.data.tasks import Task
 from autotag.evaluate.common import MetricWarning
 from autotag.evaluate.report import PNG_SIGNATURE
 from autotag.evaluate.tables import read_metrics_table
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.models import checkpoint
 from pipelines import evaluate
 from tests.unit.evaluate.evaluate_fixtures import (
     CONV1D,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 
+from autotag.data.tasks import Task
 from autotag.infer.tables import TAGS_SCHEMA, TRACKS_SCHEMA, PredictionWriter, tags_rows, tracks_rows
-from autotag.train.tasks import Task
 
 
 def _batch():

@@ -10,8 +10,8 @@ import duckdb
 import numpy as np
 import pytest
 
+from autotag.data.tasks import Task
 from autotag.infer.tables import PredictionWriter, output_tables
-from autotag.train.tasks import Task
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 

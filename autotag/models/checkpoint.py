@@ -8,15 +8,15 @@ the metrics history, and ``model.safetensors`` the weights (no pickle involved).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from autotag.models import AutotagModel, build_model
-from autotag.train.tasks import Task
+from autotag.data.tasks import Task
+from autotag.models.model import AutotagModel, build_model
+from autotag.storage import atomic_write_bytes, replace_directory
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -36,7 +36,7 @@ def save(directory: str | Path, model: torch.nn.Module, meta: dict[str, Any],
     save_file(state, str(directory / WEIGHTS))
     if optimizer is not None:
         torch.save(optimizer.state_dict(), directory / OPTIMIZER)
-    (directory / META).write_text(json.dumps({"format": FORMAT_VERSION, **meta}, indent=1, default=str))
+    atomic_write_bytes(directory / META, json.dumps({"format": FORMAT_VERSION, **meta}, indent=1, default=str).encode())
     return directory
 
 
@@ -72,15 +72,4 @@ def load_optimizer_state(directory: str | Path) -> dict[str, Any] | None:
 
 def publish(source: str | Path, target: str | Path) -> Path:
     """Copy a checkpoint directory to ``target``, replacing it atomically."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    old = target.with_name(f".{target.name}.old")
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
+    return replace_directory(source, target)
