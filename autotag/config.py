@@ -143,6 +143,8 @@ class InferConfig:
     embeddings: bool = False
     activations: bool = False
     exports: tuple[str, ...] = ()
+    overwrite: bool = False
+    retry_errors: bool = False
 
 
 @dataclass(frozen=True)

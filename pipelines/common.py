@@ -108,6 +108,10 @@ def cli(run: Callable[[AutotagConfig], dict[str, Any]], config_name: str = "conf
     if show:
         print(OmegaConf.to_yaml(OmegaConf.create(cfg.to_dict())))
         return 0
-    result = run(cfg)
+    try:
+        result = run(cfg)
+    except ConfigError as exc:  # a mistake found once the stage looks at its inputs (before Ray starts)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(result, indent=2, default=str))
     return 0

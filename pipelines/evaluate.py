@@ -14,8 +14,10 @@ when that file exists (runs may span data sets), else ``dataset.manifest``. Writ
   figures (confusion matrices, tag-o-gram, chord and instrument timelines, learned filters,
   training curves) and per-class tables; each figure also as ``<name>.png`` beside it.
 
-No Ray is needed: evaluation reads Parquet and, for patch-level scores and figures, loads the
-checkpoint once on this machine.
+No Ray is needed, and no model is run: evaluation reads the prediction tables (patch-level
+scores and the tag-o-gram from the ``activations`` table inference writes when
+``evaluate.patch_level`` is on). Only the learned-filter figure reads the checkpoint's weights
+(:mod:`autotag.models.filters`), and only for front-ends that have such filters.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from autotag.evaluate.report import ReportFigure, write_report
 from autotag.evaluate.runs import RunArtefacts, load_run
 from autotag.evaluate.scoring import missing_ids, split_truth
 from autotag.evaluate.tables import write_metrics
+from autotag.models.filters import checkpoint_filters
 from autotag.storage import atomic_write_bytes
 from pipelines.common import cli
 
@@ -112,8 +115,7 @@ def _score_runs(cfg: AutotagConfig) -> tuple[list[RunEvaluation], dict[str, str]
         dataset, path = ground_truth(cfg, artefacts, main=index == 0)
         if path not in truths:
             truths[path] = split_truth(manifest.read(path).to_pandas(), cfg.evaluate.split, path)
-        evaluation = evaluate_run(truths[path], artefacts, cfg.evaluate, main=index == 0,
-                                  max_duration_s=cfg.infer.max_duration_s)
+        evaluation = evaluate_run(truths[path], artefacts, cfg.evaluate)
         evaluation.dataset, manifests[run_id] = dataset, path
         for section in evaluation.sections:
             if section.missing:
@@ -125,7 +127,8 @@ def _score_runs(cfg: AutotagConfig) -> tuple[list[RunEvaluation], dict[str, str]
 
 def _write_report(cfg: AutotagConfig, evaluations: list[RunEvaluation], truth: pd.DataFrame,
                   metadata: dict[str, Any], out_dir: Path) -> Path:
-    figures = report_figures(evaluations, truth, cfg.evaluate, cfg.infer.max_duration_s)
+    filters = checkpoint_filters(evaluations[0].run.checkpoint_dir)
+    figures = report_figures(evaluations, truth, cfg.evaluate, filters)
     _write_figures(out_dir, figures)
     about = {"dataset": cfg.dataset.name, "manifest": cfg.dataset.manifest, "split": cfg.evaluate.split,
              "runs": ", ".join(metadata["runs"]),

@@ -1,16 +1,14 @@
 """Evaluate runs: every task's scores for one run, and several runs side by side.
 
-:func:`evaluate_run` scores one run (:mod:`autotag.evaluate.scoring`), loading its checkpoint
-once when patch-level scores or the main run's figures (:mod:`autotag.evaluate.figures`) need
-it; :func:`results_frame` lays several runs side by side like the tutorial's results table.
-``pipelines.evaluate`` wires them together; nothing here needs Ray.
+:func:`evaluate_run` scores one run (:mod:`autotag.evaluate.scoring`) from its tables alone;
+:func:`results_frame` lays several runs side by side like the tutorial's results table.
+``pipelines.evaluate`` wires them together; nothing here needs Ray, torch or a checkpoint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -27,12 +25,9 @@ from autotag.evaluate.scoring import (
     score_patches,
     score_tags,
 )
-from autotag.infer.predictor import TrackPredictor
-from autotag.models import AutotagModel
-from autotag.models import checkpoint as checkpoints
 
 DEFAULT_FRAME_RATE = 100.0
-"""Frames per second (10 ms, the MIREX frame hop) when neither config nor checkpoint gives one."""
+"""Frames per second (10 ms, the MIREX frame hop) when neither config nor predictions give one."""
 
 HEADLINE = (
     "genre.accuracy", "genre.recall_macro", "genre.precision_macro", "genre.f1_macro",
@@ -49,12 +44,10 @@ HEADLINE = (
 
 @dataclass
 class RunEvaluation:
-    """One scored run: its artefacts, sections and (when loaded) the checkpoint's model."""
+    """One scored run: its artefacts, its sections and the frame rate of its time-based scores."""
 
     run: RunArtefacts
     sections: list[Section]
-    predictor: TrackPredictor | None = None
-    model: AutotagModel | None = None
     frame_rate: float | None = None
     dataset: str = ""  # the data set it was scored on (shown in the results table)
 
@@ -68,38 +61,33 @@ class RunEvaluation:
         return next((s for s in self.sections if s.name == name), None)
 
 
-def load_model(checkpoint_dir: str | Path) -> AutotagModel:
-    """The checkpoint's model in eval mode on the CPU, whatever its task kind."""
-    return checkpoints.load(checkpoint_dir, "cpu")[0]
-
-
-def _predictor(run: RunArtefacts, tags: Section | None, needed: bool) -> TrackPredictor | None:
-    """A predictor on the run's checkpoint when ``needed``; None when its labels differ from the
-    ``tags`` predictions' (a checkpoint other than the one that made them)."""
-    if not needed or run.checkpoint_dir is None:
-        return None
-    predictor = TrackPredictor(str(run.checkpoint_dir), device="cpu")
-    if tags is not None and list(predictor.task.vocabulary) != list(tags.labels):
-        warn(f"run {run.run_id!r}: checkpoint {run.checkpoint_dir} has labels "
-             f"{list(predictor.task.vocabulary)[:5]}..., the predictions {list(tags.labels)[:5]}...; "
-             "patch-level scores and tag-o-gram skipped")
-        return None
-    return predictor
-
-
-def _frame_rate(cfg: EvaluateConfig, model: AutotagModel | None, run_id: str) -> float:
+def frame_rate(cfg: EvaluateConfig, run: RunArtefacts) -> float:
+    """Frames per second of the run's time-based scores: ``evaluate.frame_rate``, else the model's
+    as inference recorded it (``autotag.timebase``), else :data:`DEFAULT_FRAME_RATE` with a warning."""
     if cfg.frame_rate is not None:
         return float(cfg.frame_rate)
-    if model is not None:
-        return float(model.frontend.frame_rate)
-    warn(f"run {run_id!r}: no evaluate.frame_rate and no checkpoint; frame-level chord and "
-         f"instrument scores use {DEFAULT_FRAME_RATE:g} frames/s")
+    recorded = run.timebase.get("frame_rate")
+    if recorded:
+        return float(recorded)
+    warn(f"run {run.run_id!r}: no evaluate.frame_rate and no frame rate recorded with the predictions; "
+         f"frame-level chord and instrument scores use {DEFAULT_FRAME_RATE:g} frames/s")
     return DEFAULT_FRAME_RATE
 
 
-def evaluate_run(truth: pd.DataFrame, run: RunArtefacts, cfg: EvaluateConfig, main: bool = False,
-                 max_duration_s: float | None = 3600.0) -> RunEvaluation:
+def _patch_section(run: RunArtefacts, tags: Section, truth: pd.DataFrame) -> Section | None:
+    """Patch-level scores from the run's activations, or None (with a warning) without them."""
+    activations = run.tables.get("activations")
+    if activations is None:
+        warn(f"run {run.run_id!r}: no activations table; patch-level scores skipped (they are written by "
+             "pipelines.infer with evaluate.patch_level=true or infer.activations=true)")
+        return None
+    return score_patches(tags, truth, tags.name, activations)
+
+
+def evaluate_run(truth: pd.DataFrame, run: RunArtefacts, cfg: EvaluateConfig) -> RunEvaluation:
     """Score every prediction table of ``run`` against ``truth`` (the split's manifest rows).
+
+    Reads tables only: no model is loaded and no audio decoded.
 
     Parameters
     ----------
@@ -109,26 +97,16 @@ def evaluate_run(truth: pd.DataFrame, run: RunArtefacts, cfg: EvaluateConfig, ma
         :func:`autotag.evaluate.runs.load_run`.
     cfg
         ``evaluate`` options (split, threshold, patch level, frame rate).
-    main
-        The report's run: its checkpoint is also loaded for the figures.
-    max_duration_s
-        Longer audio files are skipped by the patch-level scores.
     """
     result = RunEvaluation(run, [])
     tags = score_tags(truth, run, cfg.split, cfg.threshold) if "tags" in run.tables else None
-    multiclass = tags is not None and tags.name != "tagging"
-    result.sections.extend([tags] if tags is not None else [])
-    result.predictor = _predictor(run, tags, main or (cfg.patch_level and multiclass))
-    if cfg.patch_level and multiclass and result.predictor is not None:
-        result.sections.append(score_patches(tags, truth, result.predictor.task.label_key,
-                                             result.predictor.patch_probabilities, max_duration_s))
+    if tags is not None:
+        result.sections.append(tags)
+        patches = _patch_section(run, tags, truth) if cfg.patch_level and tags.name != "tagging" else None
+        result.sections.extend([patches] if patches is not None else [])
     timed = {"chords", "instruments"} & set(run.tables)
-    if result.predictor is not None:
-        result.model = result.predictor.model
-    elif run.checkpoint_dir is not None and (main or timed):
-        result.model = load_model(run.checkpoint_dir)
     if timed:
-        result.frame_rate = _frame_rate(cfg, result.model, run.run_id)
+        result.frame_rate = frame_rate(cfg, run)
     if "chords" in run.tables:
         result.sections.append(score_chords(truth, run, cfg.split, result.frame_rate))
     if "instruments" in run.tables:

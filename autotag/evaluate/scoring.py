@@ -11,9 +11,10 @@ prediction table gives one :class:`Section` of the run's metrics:
 - ``chords`` against the manifest's ``chords`` segments: section ``chords``;
 - ``instruments`` against the manifest's ``instruments`` segments: section ``instruments``;
 
-plus ``<label_key>_patch`` (``genre_patch``): every patch of the evaluated tracks scored by the
-checkpoint with patch label = track label, the tutorial's protocol (its results table is per
-patch; ours defaults to track level, the mean of patch probabilities).
+plus ``<label_key>_patch`` (``genre_patch``): every patch of the evaluated tracks, its scores
+read from the run's ``activations`` table, with patch label = track label, the tutorial's
+protocol (its results table is per patch; ours defaults to track level, the mean of patch
+probabilities). Scoring reads tables only: no audio is decoded and no model is run.
 
 A track is *evaluated* when it has a ground-truth label in the split and the run predicted it
 (an ``ok`` row of the ``tracks`` table, or rows in the task table when there is no ``tracks``
@@ -28,20 +29,17 @@ Peeters, G. et al., "Deep Learning 101 for Audio-based MIR", ISMIR 2024 tutorial
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from autotag.data.audio import AudioDecodeError, decode_audio
 from autotag.evaluate import chords, classification, instruments, tagging
 from autotag.evaluate.common import warn
-from autotag.evaluate.runs import PredictionTable, RunArtefacts
-
-PatchScorer = Callable[[np.ndarray], np.ndarray]
-"""Waveform ``(n,)`` at 22,050 Hz → patch probabilities ``(num_patches, num_labels)``."""
+from autotag.evaluate.runs import RunArtefacts
+from autotag.predictions import PredictionTable
 
 
 @dataclass
@@ -169,8 +167,14 @@ def _tagging(y_true: np.ndarray, y_score: np.ndarray, y_pred: np.ndarray, labels
     return metrics
 
 
-def score_patches(section: Section, truth: pd.DataFrame, label_key: str, scorer: PatchScorer,
-                  max_duration_s: float | None = 3600.0) -> Section:
+def track_activations(table: PredictionTable, track: str) -> tuple[np.ndarray, np.ndarray]:
+    """Times (s) and scores ``(rows, labels)`` of one track in an ``activations`` table, in time order."""
+    rows = table.frame[table.frame["track_id"].astype(str) == track].sort_values("time_s")
+    scores = np.stack([np.asarray(s, dtype=np.float64) for s in rows["scores"]]) if len(rows) else np.zeros((0, 0))
+    return rows["time_s"].to_numpy(np.float64), scores
+
+
+def score_patches(section: Section, truth: pd.DataFrame, label_key: str, activations: PredictionTable) -> Section:
     """Multi-class scores per patch of the tracks of ``section`` (patch label = track label).
 
     Parameters
@@ -178,32 +182,43 @@ def score_patches(section: Section, truth: pd.DataFrame, label_key: str, scorer:
     section
         The track-level multi-class section (its tracks and label order are reused).
     truth
-        Manifest rows indexed by ``track_id`` (``audio_path`` and ``label_key``).
-    scorer
-        Waveform → patch probabilities in ``section.labels`` order.
+        Manifest rows indexed by ``track_id`` (``label_key``).
+    label_key
+        The manifest column of the track labels.
+    activations
+        The run's ``activations`` table: one row per patch, ``scores`` in ``section.labels``
+        order (written by inference; no audio is decoded and no model run here).
 
     Returns
     -------
     Section
         ``<label_key>_patch``: :func:`autotag.evaluate.classification.evaluate` on patches plus
-        ``n_tracks``; tracks that cannot be decoded are listed as missing, with a warning.
+        ``n_tracks``; tracks without activations are listed as missing, with a warning.
+
+    Raises
+    ------
+    ValueError
+        No track of the section has activations, or their width is not the label count.
     """
     reference: list[str] = []
     estimate: list[str] = []
     scored, failed = [], []
     for track in section.track_ids:
-        try:
-            audio = decode_audio(str(truth.at[track, "audio_path"]), max_duration_s=max_duration_s)
-        except AudioDecodeError as exc:
+        _, probabilities = track_activations(activations, track)
+        if not len(probabilities):
             failed.append(track)
-            warn(f"patch-level scores: track {track!r} skipped: {exc}")
             continue
-        probabilities = scorer(audio.samples)
+        if probabilities.shape[1] != len(section.labels):
+            raise ValueError(f"{activations.directory}: track {track!r} has {probabilities.shape[1]} scores per "
+                             f"patch; expected {len(section.labels)} (one per label of the tags table)")
         estimate.extend(section.labels[i] for i in np.argmax(probabilities, axis=1))
         reference.extend([str(truth.at[track, label_key])] * len(probabilities))
         scored.append(track)
+    if failed:
+        warn(f"patch-level scores: {len(failed)} track(s) have no activations, skipped: {failed[:5]}")
     if not scored:
-        raise ValueError(f"patch-level scores: none of the {len(section.track_ids)} tracks could be decoded")
+        raise ValueError(f"patch-level scores: none of the {len(section.track_ids)} tracks has rows in "
+                         f"{activations.directory}")
     metrics = {"n_tracks": len(scored), **classification.evaluate(reference, estimate, section.labels)}
     return Section(f"{section.name}_patch", metrics, scored, failed, section.labels)
 

@@ -14,7 +14,7 @@ gives only that model an error row.
 Output columns: ``track_id``, ``audio_path``, ``duration_s`` for the track, then per model
 ``<name>.status``, ``<name>.error``, ``<name>.scores``, ``<name>.segments``,
 ``<name>.activations`` (and ``<name>.embedding`` when asked). :func:`model_batch` cuts out one
-model's columns under the plain names :func:`autotag.infer.tables.output_tables` reads.
+model's columns under the plain names :func:`autotag.infer.rows.output_tables` reads.
 """
 
 from __future__ import annotations

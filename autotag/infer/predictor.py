@@ -61,12 +61,15 @@ class TrackPredictor:
         Median-filter width (frames) for instrument activity.
     embeddings, activations
         Also return each track's embedding / its patch or frame probabilities.
+    patch_activations
+        Return the patch probabilities of a track-level model (genre, tags) even without
+        ``activations``: evaluation's patch-level scores and tag-o-gram read them.
     """
 
     def __init__(self, checkpoint_dir: str, patch_batch_size: int = 64, aggregate: str = "mean",
                  max_duration_s: float | None = 3600.0, device: str | None = None, num_threads: int | None = None,
                  chord_switch_penalty: float = 5.0, smooth_frames: int = 1, embeddings: bool = False,
-                 activations: bool = False):
+                 activations: bool = False, patch_activations: bool = False):
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate {aggregate!r} not in {AGGREGATES}")
         if num_threads:
@@ -83,7 +86,7 @@ class TrackPredictor:
         self.chord_switch_penalty = chord_switch_penalty
         self.smooth_frames = smooth_frames
         self.want_embeddings = embeddings
-        self.want_activations = activations
+        self.want_activations = activations or (patch_activations and not self.task.frame_level)
         frontend = self.model.frontend
         self.sample_rate = frontend.sample_rate
         self.patch_samples, self.hop_samples = frontend.patch_samples, frontend.patch_hop_samples

@@ -15,13 +15,11 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from autotag.data.tasks import Task
+from autotag.layout import META, OPTIMIZER, WEIGHTS
 from autotag.models.model import AutotagModel, build_model
 from autotag.storage import atomic_write_bytes, replace_directory
 
 FORMAT_VERSION = 1
-WEIGHTS = "model.safetensors"
-OPTIMIZER = "optimizer.pt"
-META = "meta.json"
 
 
 class CheckpointError(ValueError):
@@ -55,6 +53,18 @@ def model_from_meta(meta: dict[str, Any]) -> AutotagModel:
     spec = meta["model"]
     return build_model(spec["frontend"], spec["backend"], len(meta["task"]["vocabulary"]),
                        spec.get("frontend_params"), spec.get("backend_params"), task=meta["task"]["kind"])
+
+
+def timebase(model: AutotagModel) -> dict[str, float]:
+    """The time base of a model's outputs, as the prediction tables record it for evaluation.
+
+    ``sample_rate`` (Hz), ``patch_s`` and ``hop_s`` (the patch or window length and hop, in
+    seconds) and ``frame_rate`` (output frames per second of frame-level models).
+    """
+    frontend = model.frontend
+    rate = float(frontend.sample_rate)
+    return {"sample_rate": rate, "patch_s": frontend.patch_samples / rate,
+            "hop_s": frontend.patch_hop_samples / rate, "frame_rate": float(frontend.frame_rate)}
 
 
 def load(directory: str | Path, device: str | torch.device = "cpu") -> tuple[AutotagModel, Task, dict[str, Any]]:

@@ -14,7 +14,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from autotag.infer.tables import TAGS_SCHEMA, TRACKS_SCHEMA
+from autotag.predictions import TAGS_SCHEMA, TRACKS_SCHEMA
 from pipelines import evaluate, infer, shard, train
 from pipelines.common import load_config
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from autotag.data.tasks import Task
-from autotag.infer.tables import PredictionWriter, output_tables
+from autotag.infer.rows import output_tables
+from autotag.predictions import PredictionWriter
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
