@@ -25,7 +25,6 @@ Runs written before the Hive layout, ``<predictions>/<table>/<run_id>/``, are st
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 BEST = "best"
@@ -37,27 +36,6 @@ RUN_MANIFEST = "_run.json"
 EXPORTS = "exports"
 RUN_KEY = "run_id"
 """The Hive partition key of prediction folders (``run_id=<run_id>``)."""
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    """Every folder and file of one run (see the module docstring)."""
-
-    run_id: str
-    checkpoint_run: Path
-    best: Path
-    history: Path
-    predictions: Path
-    exports: Path
-    report: Path
-
-
-def run_paths(checkpoints: str | os.PathLike[str], predictions: str | os.PathLike[str],
-              reports: str | os.PathLike[str], run_id: str) -> RunPaths:
-    """The paths of ``run_id`` under the three output roots (``paths.checkpoints`` etc.)."""
-    checkpoint_run = Path(checkpoints) / run_id
-    return RunPaths(run_id, checkpoint_run, checkpoint_run / BEST, checkpoint_run / HISTORY,
-                    Path(predictions), Path(predictions) / EXPORTS / run_id, Path(reports) / run_id)
 
 
 def best_checkpoint(checkpoints: str | os.PathLike[str], run_id: str) -> Path:

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from autotag import layout
 from autotag.config import AutotagConfig
 from autotag.data import manifest
 from autotag.evaluate.common import warn
@@ -142,7 +143,7 @@ def _write_report(cfg: AutotagConfig, evaluations: list[RunEvaluation], truth: p
 def run(cfg: AutotagConfig) -> dict[str, Any]:
     """Evaluate the configured runs on ``evaluate.split``; returns headline numbers and paths."""
     evaluations, manifests, truth = _score_runs(cfg)
-    out_dir = Path(cfg.paths.reports) / cfg.run_id
+    out_dir = layout.report_dir(cfg.paths.reports, cfg.run_id)
     metadata = _metadata(cfg, evaluations, manifests)
     paths = write_metrics(out_dir, {e.run.run_id: e.metrics for e in evaluations}, metadata)
     report = _write_report(cfg, evaluations, truth, metadata, out_dir)

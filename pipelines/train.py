@@ -26,13 +26,13 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from autotag import SAMPLE_RATE
+from autotag import SAMPLE_RATE, layout
 from autotag.config import AutotagConfig
 from autotag.data import manifest
 from autotag.data.patches import patch_counts
 from autotag.data.tasks import Task, vocabulary_for
 from autotag.models import build_model, checkpoint
-from autotag.storage import filesystem_and_path, join
+from autotag.storage import atomic_write_table, filesystem_and_path, join
 from autotag.train.loop import train_loop_per_worker
 from autotag.train.patch_rows import shard_batch_to_patches
 from pipelines.common import cli, init_ray
@@ -176,14 +176,14 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
 def publish_best(cfg: AutotagConfig, result, seconds: float) -> dict[str, Any]:
     """Copy the lowest-val_loss checkpoint to ``<run>/best`` and write the metrics history."""
     best, best_metrics = min(result.best_checkpoints, key=lambda item: item[1]["val_loss"])
-    run_dir = Path(cfg.paths.checkpoints) / cfg.run_id
-    target = checkpoint.publish(best.path, run_dir / "best")
+    target = checkpoint.publish(best.path, layout.best_checkpoint(cfg.paths.checkpoints, cfg.run_id))
     history = checkpoint.read_meta(result.checkpoint.path)["history"]
-    pq.write_table(pa.Table.from_pylist(history), run_dir / "history.parquet")
+    history_path = atomic_write_table(pa.Table.from_pylist(history), layout.history_path(cfg.paths.checkpoints,
+                                                                                          cfg.run_id))
     log.info("best epoch %d (val_loss %.4f) published to %s", best_metrics["epoch"], best_metrics["val_loss"], target)
     return {"run_id": cfg.run_id, "best_checkpoint": str(target), "best_epoch": best_metrics["epoch"],
             "best_val_loss": best_metrics["val_loss"], "best_val_accuracy": best_metrics["val_accuracy"],
-            "epochs_run": len(history), "history": str(run_dir / "history.parquet"),
+            "epochs_run": len(history), "history": str(history_path),
             "seconds": round(seconds, 1)}
 
 

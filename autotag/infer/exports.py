@@ -14,8 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
+from autotag.layout import exports_dir
+from autotag.predictions import read_table
 from autotag.storage import atomic_write_bytes
 
 EXPORTS = ("lab", "jams", "csv")
@@ -26,8 +26,8 @@ def _write(path: Path, text: str) -> None:
 
 
 def _rows(root: Path, table: str, run_id: str) -> list[dict[str, Any]]:
-    directory = root / table / run_id
-    return [r for f in sorted(directory.glob("part-*.parquet")) for r in pq.read_table(f).to_pylist()]
+    found = read_table(root, table, run_id)
+    return found.frame.to_dict("records") if found is not None else []
 
 
 def _segments_by_track(rows: list[dict[str, Any]], column: str) -> dict[str, list[dict[str, Any]]]:
@@ -53,7 +53,7 @@ def export_run(root: str | Path, run_id: str, kinds: tuple[str, ...] | list[str]
     if unknown:
         raise ValueError(f"unknown export(s) {unknown}; known: {EXPORTS}")
     root = Path(root)
-    out = root / "exports" / run_id
+    out = exports_dir(root, run_id)
     tracks = {r["track_id"]: r for r in _rows(root, "tracks", run_id) if r["status"] == "ok"}
     chords = _segments_by_track(_rows(root, "chords", run_id), "chord")
     instruments = _segments_by_track(_rows(root, "instruments", run_id), "instrument")
