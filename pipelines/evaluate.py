@@ -36,7 +36,7 @@ from autotag.evaluate.evaluation import RunEvaluation, evaluate_run, results_fra
 from autotag.evaluate.figures import report_figures, report_tables
 from autotag.evaluate.report import ReportFigure, write_report
 from autotag.evaluate.runs import RunArtefacts, load_run
-from autotag.evaluate.scoring import missing_ids, split_truth
+from autotag.evaluate.scoring import misclassified, missing_ids, split_truth
 from autotag.evaluate.tables import write_metrics
 from autotag.models.filters import checkpoint_filters
 from autotag.storage import atomic_write_bytes
@@ -76,6 +76,8 @@ def _metadata(cfg: AutotagConfig, evaluations: list[RunEvaluation], manifests: d
         "checkpoints": {e.run.run_id: str(e.run.checkpoint_dir or "") for e in evaluations},
         "frame_rates": {e.run.run_id: e.frame_rate for e in evaluations if e.frame_rate is not None},
         "missing_track_ids": {e.run.run_id: missing_ids(e.sections) for e in evaluations},
+        "failed_tracks": {e.run.run_id: e.run.failed_tracks() for e in evaluations},
+        "misclassified_tracks": {e.run.run_id: misclassified(e.sections) for e in evaluations},
     }
 
 

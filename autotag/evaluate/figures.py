@@ -222,7 +222,25 @@ def section_tables(section: Section) -> list[ReportTable]:
                         per_label_frame(section.metrics["per_label"], what), caption=caption)]
 
 
+def track_tables(evaluation: RunEvaluation) -> list[ReportTable]:
+    """The run's failed tracks (error rows of ``tracks``) and misclassified tracks, when there are any."""
+    tables = []
+    failed = evaluation.run.failed_tracks()
+    if failed:
+        frame = pd.DataFrame(failed)
+        tables.append(ReportTable("failed-tracks", f"Failed tracks — {len(failed)}", frame,
+                                  caption="Tracks inference could not tag (status = 'error'), with the reason."))
+    wrong = [{"task": s.name, **row, **{k: ", ".join(row[k]) for k in ("reference", "estimate")
+                                         if isinstance(row[k], list)}}
+             for s in evaluation.sections for row in s.misclassified]
+    if wrong:
+        frame = pd.DataFrame(wrong)
+        tables.append(ReportTable("misclassified-tracks", f"Misclassified tracks — {len(wrong)}", frame,
+                                  caption="Evaluated tracks whose track-level decision differs from the reference."))
+    return tables
+
+
 def report_tables(evaluation: RunEvaluation) -> list[ReportTable]:
-    """The per-label tables of every section of one run."""
-    return [table for section in evaluation.sections for table in section_tables(section)]
+    """The per-label tables of every section of one run, then its failed and misclassified tracks."""
+    return [table for section in evaluation.sections for table in section_tables(section)] + track_tables(evaluation)
 

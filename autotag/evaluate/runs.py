@@ -84,6 +84,15 @@ class RunArtefacts:
             return set(tracks.loc[tracks["status"] == "ok", "track_id"].astype(str))
         return set(self.tables[table].frame["track_id"].astype(str))
 
+    def failed_tracks(self) -> list[dict[str, Any]]:
+        """``{track_id, audio_path, error}`` of the ``status == 'error'`` rows of ``tracks``."""
+        if "tracks" not in self.tables:
+            return []
+        tracks = self.tables["tracks"].frame
+        failed = tracks.loc[tracks["status"] != "ok", ["track_id", "audio_path", "error"]]
+        return [{k: (None if pd.isna(v) else str(v)) for k, v in row.items()}
+                for row in failed.sort_values("track_id").to_dict("records")]
+
     def durations(self) -> dict[str, float]:
         """``{track_id: duration_s}`` from the ``tracks`` table (non-null values only)."""
         if "tracks" not in self.tables:

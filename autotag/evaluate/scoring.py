@@ -51,6 +51,8 @@ class Section:
     track_ids: list[str]
     missing: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    misclassified: list[dict[str, Any]] = field(default_factory=list)
+    """Tracks whose decision differs from the reference: ``{track_id, reference, estimate}``."""
 
     def coverage(self) -> dict[str, Any]:
         """``evaluated_tracks`` and ``missing_predictions`` counts."""
@@ -143,13 +145,25 @@ def score_tags(truth: pd.DataFrame, run: RunArtefacts, split: str,
         ids, y_true, y_score, _ = tagging.matrices_from_table(rows, reference, labels)
         ref = [labels[i] for i in y_true.argmax(1)]
         est = [labels[i] for i in y_score.argmax(1)]
-        return Section(key, classification.evaluate(ref, est, labels), ids, missing, labels)
+        wrong = [{"track_id": t, "reference": r, "estimate": e} for t, r, e in zip(ids, ref, est) if r != e]
+        return Section(key, classification.evaluate(ref, est, labels), ids, missing, labels, wrong)
     if task["kind"] == "multilabel":
         reference = {t: list(labelled.at[t, key]) for t in kept}
         ids, y_true, y_score, y_pred = tagging.matrices_from_table(rows, reference, labels)
-        return Section("tagging", _tagging(y_true, y_score, y_pred, labels, task, threshold), ids, missing, labels)
+        metrics = _tagging(y_true, y_score, y_pred, labels, task, threshold)
+        decided = y_score >= threshold if threshold is not None else y_pred.astype(bool)
+        return Section("tagging", metrics, ids, missing, labels, _wrong_tags(ids, y_true >= 0.5, decided, labels))
     raise ValueError(f"{table.directory}: task kind {task['kind']!r} in 'autotag.task'; expected "
                      "'multiclass' or 'multilabel' for a tags table")
+
+
+def _wrong_tags(ids: list[str], truth: np.ndarray, decided: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
+    """Tracks whose decided tag set differs from the reference set."""
+    def names(row: np.ndarray) -> list[str]:
+        return [labels[i] for i in np.flatnonzero(row)]
+
+    return [{"track_id": t, "reference": names(truth[i]), "estimate": names(decided[i])}
+            for i, t in enumerate(ids) if not np.array_equal(truth[i], decided[i])]
 
 
 def _tagging(y_true: np.ndarray, y_score: np.ndarray, y_pred: np.ndarray, labels: list[str],
@@ -287,3 +301,8 @@ def run_metrics(sections: Sequence[Section]) -> dict[str, Any]:
 def missing_ids(sections: Sequence[Section]) -> Mapping[str, list[str]]:
     """``{section: [track_id, ...]}`` of ground-truth tracks without a prediction."""
     return {s.name: s.missing for s in sections if s.missing}
+
+
+def misclassified(sections: Sequence[Section]) -> Mapping[str, list[dict[str, Any]]]:
+    """``{section: [{track_id, reference, estimate}, ...]}`` of the track-level decisions that are wrong."""
+    return {s.name: s.misclassified for s in sections if s.misclassified}
