@@ -42,7 +42,8 @@ MODELS = {
     "tagging (lms_conv2d + autopool)": ("lms_conv2d", "autopool", {}, "multiclass", 10),
     "chords, tutorial size (cqt_conv2d + conv_bilstm)": ("cqt_conv2d", "conv_bilstm", {}, "frame_multiclass", 25),
     "chords, synthetic preset (8 channels, 256 frames)": (
-        "cqt_conv2d", "conv_bilstm", {"channels": 8, "patch_frames": 256, "patch_hop_frames": 64}, "frame_multiclass", 25),
+        "cqt_conv2d", "conv_bilstm", {"channels": 8, "patch_frames": 256, "patch_hop_frames": 64},
+        "frame_multiclass", 25),
 }
 
 

@@ -22,7 +22,8 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 log = logging.getLogger("autotag")
 
 
-def load_config(overrides: Sequence[str] = (), config_name: str = "config", base_dir: Path | None = None) -> AutotagConfig:
+def load_config(overrides: Sequence[str] = (), config_name: str = "config",
+                base_dir: Path | None = None) -> AutotagConfig:
     """Compose ``conf/<config_name>.yaml`` with ``key=value`` overrides into typed config.
 
     Raises

@@ -12,7 +12,8 @@ appears exactly once.
 
 Several models in one pass over the audio (each file decoded once, every model run on it)::
 
-    python -m pipelines.infer run_id=cat26 'infer.models={genre: ckpt/genre/best, tags: ckpt/tags/best, chords: ckpt/chords/best}'
+    python -m pipelines.infer run_id=cat26 \
+        'infer.models={genre: ckpt/genre/best, tags: ckpt/tags/best, chords: ckpt/chords/best}'
 
 Each model then writes its own run, ``<run_id>-<name>`` (``cat26-genre``, ``cat26-tags``,
 ``cat26-chords``), so every run holds one task and ``pipelines.evaluate`` scores it as usual.

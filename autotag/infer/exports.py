@@ -86,7 +86,8 @@ def export_run(root: str | Path, run_id: str, kinds: tuple[str, ...] | list[str]
     if "csv" in kinds and tags:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["track_id"] + [f"tag_{i}" for i in range(1, top_k + 1)] + [f"score_{i}" for i in range(1, top_k + 1)])
+        ranks = range(1, top_k + 1)
+        writer.writerow(["track_id"] + [f"tag_{i}" for i in ranks] + [f"score_{i}" for i in ranks])
         for track_id in sorted(tags):
             best = sorted(tags[track_id], key=lambda t: t["rank"])[:top_k]
             writer.writerow([track_id] + [t["tag"] for t in best] + [f"{t['score']:.4f}" for t in best])

@@ -52,7 +52,8 @@ def unique_ids(relative_paths: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     for i in ids:
         seen[i] = seen.get(i, 0) + 1
-    return [i if seen[i] == 1 else f"{i}-{hashlib.sha1(p.encode()).hexdigest()[:8]}" for i, p in zip(ids, relative_paths)]
+    return [i if seen[i] == 1 else f"{i}-{hashlib.sha1(p.encode()).hexdigest()[:8]}"
+            for i, p in zip(ids, relative_paths)]
 
 
 def _listing(source: str) -> tuple[list[str], list[str]]:
@@ -61,7 +62,8 @@ def _listing(source: str) -> tuple[list[str], list[str]]:
         filesystem, root = pafs.FileSystem.from_uri(source)
         infos = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=False))
         scheme = source.split("://", 1)[0]
-        files = sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.lower().endswith(AUDIO_EXTENSIONS))
+        files = sorted(i.path for i in infos
+                       if i.type == pafs.FileType.File and i.path.lower().endswith(AUDIO_EXTENSIONS))
         return [f"{scheme}://{f}" for f in files], [f[len(root):].lstrip("/") for f in files]
     root = Path(source)
     if not root.is_dir():

@@ -9,7 +9,8 @@ frame_multiclass    ``(B, T, K)``               softmax over K   one-hot of the 
 frame_multilabel    ``(B, T, K)``               sigmoid          ``probability >= threshold``
 ==================  ==========================  ===============  ================================
 
-The kinds and their rules are stated in :mod:`autotag.data.tasks`. The head is one ``Linear(embedding_dim → K)`` applied to the last axis, so the same layer
+The kinds and their rules are stated in :mod:`autotag.data.tasks`.
+The head is one ``Linear(embedding_dim → K)`` applied to the last axis, so the same layer
 serves track-level ``(B, D)`` and frame-level ``(B, T, D)`` embeddings; the kind fixes how
 its logits are read (losses: cross-entropy on logits for the multi-class kinds, binary
 cross-entropy with logits for the multi-label kinds).

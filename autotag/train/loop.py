@@ -117,7 +117,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         cache = caches.get(split)
         if cache is not None and cache.ready:
             return cache.batches(hp["batch_size"], seed)
-        shuffle = {} if seed is None else {"local_shuffle_buffer_size": hp["shuffle_buffer"], "local_shuffle_seed": seed}
+        shuffle = ({} if seed is None
+                   else {"local_shuffle_buffer_size": hp["shuffle_buffer"], "local_shuffle_seed": seed})
         stream = shards[split].iter_torch_batches(batch_size=hp["batch_size"], drop_last=False,
                                                   device="cpu" if cache is not None else "auto", **shuffle)
         return stream if cache is None else cache.recording(stream)

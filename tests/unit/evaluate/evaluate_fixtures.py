@@ -125,7 +125,8 @@ def write_predictions(root: Path, run_id: str, task: Task, outputs: dict[str, An
     timebase = checkpoint.timebase(checkpoint.model_from_meta({"model": spec, "task": task.to_dict()}))
     writer = PredictionWriter(root / "predictions", run_id, {
         "labels": list(task.vocabulary), "task": task.to_dict(), "model": spec, "checkpoint": ckpt,
-        "timebase": timebase, "config": {"dataset": {"name": manifest_path.parent.name, "manifest": str(manifest_path)}}},
+        "timebase": timebase,
+        "config": {"dataset": {"name": manifest_path.parent.name, "manifest": str(manifest_path)}}},
         tables=tuple(name for name in tables if name != "tracks"))
     writer.write(tables)
     return root / "predictions"

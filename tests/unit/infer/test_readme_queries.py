@@ -25,7 +25,8 @@ def _queries() -> list[str]:
 def _batch(ids, scores, status=None, segments=None):
     n = len(ids)
     status = status or ["ok"] * n
-    return {"track_id": np.array(ids, dtype=object), "audio_path": np.array([f"/m/{i}.flac" for i in ids], dtype=object),
+    return {"track_id": np.array(ids, dtype=object),
+            "audio_path": np.array([f"/m/{i}.flac" for i in ids], dtype=object),
             "duration_s": np.full(n, 30.0), "status": np.array(status, dtype=object),
             "error": np.array(["" if s == "ok" else "file does not exist" for s in status], dtype=object),
             "scores": np.array(scores, dtype=np.float32),

@@ -17,7 +17,6 @@ from autotag.config import ConfigError
 from autotag.data.tasks import Task
 from autotag.infer.rows import output_tables
 from autotag.models import build_model, checkpoint
-from autotag.predictions import PredictionWriter
 from pipelines.common import load_config
 from pipelines.infer import model_runs, prepare_run
 

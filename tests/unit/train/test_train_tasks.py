@@ -52,4 +52,5 @@ def test_shard_samples_become_patch_rows_with_targets():
                                {"track_id": "b", "labels": {"genre": "jazz"}}], dtype=object)}
     rows = shard_batch_to_patches(batch, task.to_dict(), patch_samples=400, hop_samples=200)
     assert rows["audio"].shape == (4 + 1, 400)
-    assert rows["target"].tolist() == [1, 1, 1, 1, 0] and rows["patch_id"].tolist() == ["a:0", "a:1", "a:2", "a:3", "b:0"]
+    assert rows["target"].tolist() == [1, 1, 1, 1, 0]
+    assert rows["patch_id"].tolist() == ["a:0", "a:1", "a:2", "a:3", "b:0"]
