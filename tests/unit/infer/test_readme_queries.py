@@ -57,6 +57,8 @@ def test_the_five_readme_queries(predictions, monkeypatch):
     monkeypatch.chdir(predictions)
     queries = _queries()
     assert len(queries) == 5
+    assert (predictions / "outputs" / "predictions" / "tags" / "run_id=demo").is_dir()  # Hive-style run folders
+    assert all("hive_partitioning = true" in q for q in queries)
     results = [duckdb.sql(q).fetchall() for q in queries]
     assert sorted(results[0]) == [("classical", 2), ("rock", 1)]
     assert results[1] == [("a", pytest.approx(0.9, abs=1e-3)), ("c", pytest.approx(0.6, abs=1e-3)),
