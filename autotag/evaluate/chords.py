@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
+from autotag.data.adapters.lab import lab_lines
 from autotag.data.chords import (
     CHORD_LABELS,
     EXCLUDED_INDEX,
@@ -137,8 +138,7 @@ def validate(intervals: np.ndarray, labels: Sequence[str], where: str = "chords"
     return iv, [validate_label(label, f"{where} segment {i}") for i, label in enumerate(labels)]
 
 
-def _parse_lab_line(line: str, where: str) -> tuple[float, float, str]:
-    fields = line.split()
+def _parse_lab_line(line: str, fields: list[str], where: str) -> tuple[float, float, str]:
     if len(fields) != 3:
         raise ValueError(f"{where}: expected 'start end label' (3 whitespace-separated fields), "
                          f"got {len(fields)} in {line.strip()!r}")
@@ -166,17 +166,10 @@ def load_lab(path: str | os.PathLike[str]) -> Annotation:
         time, a segment overlapping the previous one, or an invalid chord label; ``<path>: ...``
         for a file that is not UTF-8 text or holds no segment.
     """
-    try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.readlines()
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{os.fspath(path)}: not UTF-8 text ({exc})") from None
     rows: list[tuple[float, float, str]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
+    for number, line, fields in lab_lines(path):
         where = f"{os.fspath(path)} line {number}"
-        row = _parse_lab_line(line, where)
+        row = _parse_lab_line(line, fields, where)
         if rows and row[0] < rows[-1][1]:
             raise ValueError(f"{where}: starts at {row[0]} before the previous segment ends at "
                              f"{rows[-1][1]}; expected sorted, non-overlapping segments")
