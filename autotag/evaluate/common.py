@@ -1,4 +1,5 @@
-"""Helpers shared by the evaluation modules: the warning class and JSON-safe values.
+"""Helpers shared by the evaluation modules: the warning class, JSON-safe values, and the pairing
+and frame-rate checks of the two segment evaluators (chords, instruments).
 
 Conventions
 -----------
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 class MetricWarning(UserWarning):
@@ -87,3 +90,45 @@ def to_jsonable(value: Any, path: str = "metrics") -> Any:
         return value
     raise TypeError(f"{path}: cannot write a {type(value).__name__} to JSON; expected numbers, "
                     "strings, lists or dicts")
+
+
+def check_frame_rate(frame_rate: float) -> None:
+    """Raise ``ValueError`` unless ``frame_rate`` is a positive, finite number of frames per second."""
+    if not (np.isfinite(frame_rate) and frame_rate > 0):
+        raise ValueError(f"frame_rate = {frame_rate!r}: expected a positive number of frames per second")
+
+
+def pair_tracks(references: Mapping[str, Any], estimates: Mapping[str, Any], check: Callable[[Any, str], T],
+                empty: Any, missing_as: str, invalid: dict[str, str] | None = None) -> list[tuple[str, T, T]]:
+    """Validate and pair reference and estimated annotations track by track, in track order.
+
+    Parameters
+    ----------
+    references, estimates
+        ``{track_id: annotation}``; estimates of tracks without a reference are ignored (one
+        warning), a reference without an estimate is paired with ``empty`` (one warning saying
+        it is scored as ``missing_as``).
+    check
+        ``check(annotation, where)`` returns the validated annotation or raises ``ValueError``.
+    invalid
+        When given, a track whose annotation fails ``check`` is recorded there as
+        ``{track_id: message}`` and skipped (one warning); without it the error propagates.
+    """
+    extra = sorted(set(estimates) - set(references))
+    if extra:
+        warn(f"{len(extra)} estimated track(s) have no reference and are ignored: {extra[:10]}")
+    missing = sorted(set(references) - set(estimates))
+    if missing:
+        warn(f"{len(missing)} reference track(s) have no estimate and are scored as {missing_as}: {missing[:10]}")
+    pairs = []
+    for track in sorted(references):
+        try:
+            pairs.append((track, check(references[track], f"track {track!r} reference"),
+                          check(estimates.get(track, empty), f"track {track!r} estimate")))
+        except ValueError as exc:
+            if invalid is None:
+                raise
+            invalid[track] = str(exc)
+    if invalid:
+        warn(f"{len(invalid)} track(s) with invalid annotations skipped: {invalid}")
+    return pairs
