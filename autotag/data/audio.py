@@ -341,6 +341,14 @@ def encode_flac(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
 
 
 def decode_flac(data: bytes) -> np.ndarray:
-    """Decode FLAC bytes written by :func:`encode_flac` to float32 mono."""
-    samples, _ = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    """Decode FLAC bytes written by :func:`encode_flac` to float32 mono.
+
+    Raises
+    ------
+    ValueError
+        The FLAC is not at :data:`autotag.SAMPLE_RATE` (a shard written by something else).
+    """
+    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"shard audio at {rate} Hz; expected {SAMPLE_RATE} Hz, the rate pipelines.shard writes")
     return samples if samples.ndim == 1 else samples.mean(axis=1)

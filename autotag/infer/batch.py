@@ -74,9 +74,6 @@ class BatchPredictor:
         self.decode_ahead = decode_threads
         self.predictors = {name: TrackPredictor(str(path), max_duration_s=max_duration_s, **options)
                            for name, path in checkpoints.items()}
-        rates = {name: p.sample_rate for name, p in self.predictors.items()}
-        if len(set(rates.values())) > 1:
-            raise ValueError(f"the models expect different sample rates {rates}; one decode cannot feed them all")
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         track_ids = self._track_ids(batch)
