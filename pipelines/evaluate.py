@@ -31,12 +31,11 @@ import pandas as pd
 from autotag import layout
 from autotag.config import AutotagConfig
 from autotag.data import manifest
+from autotag.evaluate.artefacts import RunArtefacts, load_run
 from autotag.evaluate.common import warn
-from autotag.evaluate.evaluation import RunEvaluation, evaluate_run, results_frame
-from autotag.evaluate.figures import report_figures, report_tables
 from autotag.evaluate.report import ReportFigure, write_report
-from autotag.evaluate.runs import RunArtefacts, load_run
-from autotag.evaluate.scoring import misclassified, missing_ids, split_truth
+from autotag.evaluate.report_content import report_figures, report_tables
+from autotag.evaluate.scoring import RunEvaluation, evaluate_run, misclassified, missing_ids, results_frame, split_truth
 from autotag.evaluate.tables import write_metrics
 from autotag.models.filters import checkpoint_filters
 from autotag.storage import atomic_write_bytes

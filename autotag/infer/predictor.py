@@ -8,7 +8,7 @@ Track-level models (genre, tags) give one score per label: the ``mean`` (default
 ``max`` of the patch probabilities; patches are cut and run in batches, so memory stays
 bounded whatever the track length. Frame-level models (chords, instruments) run over
 overlapping windows stitched into one frame sequence (:mod:`autotag.infer.frames`), then
-decode it into segments (:mod:`autotag.infer.decode`): Viterbi-smoothed chords, or
+decode it into segments (:mod:`autotag.infer.segments`): Viterbi-smoothed chords, or
 thresholded instrument activity. On request each track also gets its embedding (mean of
 the penultimate layer over patches or frames) and its activations (patch or frame
 probabilities with their times, for tag-o-grams).
@@ -24,8 +24,8 @@ import torch
 
 from autotag.data.audio import DecodedAudio, decode_audio
 from autotag.data.patches import patch_starts
-from autotag.infer.decode import activity_segments, chord_segments
 from autotag.infer.frames import stitched_frames, track_frame_times
+from autotag.infer.segments import activity_segments, chord_segments
 from autotag.models import checkpoint
 
 AGGREGATES = ("mean", "max")

@@ -27,7 +27,7 @@ every stage)."""
 
 
 def _part(dotted: str) -> str:
-    """``autotag.evaluate.runs`` → ``evaluate``; ``autotag.storage`` → ``storage``; ``autotag`` → ``autotag``."""
+    """``autotag.evaluate.artefacts`` → ``evaluate``; ``autotag.storage`` → ``storage``; ``autotag`` → ``autotag``."""
     names = dotted.split(".")
     return names[1] if len(names) > 1 else "autotag"
 

@@ -26,9 +26,8 @@ import pandas as pd
 
 from autotag.config import EvaluateConfig
 from autotag.evaluate import chords, plots
-from autotag.evaluate.evaluation import RunEvaluation
 from autotag.evaluate.report import ReportFigure, ReportTable
-from autotag.evaluate.scoring import Section, track_activations
+from autotag.evaluate.scoring import RunEvaluation, Section, track_activations
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
