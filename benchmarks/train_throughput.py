@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from autotag.data import shards
 from autotag.models import build_model, checkpoint
 from benchmarks.common import DEFAULT_ROOT, machine, prepare, table
 from pipelines import train
@@ -83,7 +84,7 @@ def materialise_train_patches(cfg) -> dict[str, np.ndarray]:
     task = train.task_for(cfg)
     model = build_model(cfg.frontend.name, cfg.backend.name, task.num_outputs, cfg.frontend.params,
                         cfg.backend.params, task=task.kind)
-    ds = train.patch_dataset(train.shard_files(cfg.paths.shards, "train"), task, model, shuffle=False)
+    ds = train.patch_dataset(shards.split_shards(cfg.paths.shards, "train"), task, model, shuffle=False)
     batches = list(ds.iter_batches(batch_size=1024, batch_format="numpy"))
     return {"audio": np.concatenate([b["audio"] for b in batches]).astype(np.float32),
             "target": np.concatenate([b["target"] for b in batches])}

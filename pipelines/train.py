@@ -16,7 +16,6 @@ history to ``.../history.parquet``.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import logging
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import pyarrow.parquet as pq
 
 from autotag import SAMPLE_RATE, layout
 from autotag.config import AutotagConfig
-from autotag.data import manifest
+from autotag.data import manifest, shards
 from autotag.data.patches import patch_counts
 from autotag.data.tasks import Task, vocabulary_for
 from autotag.models import build_model, checkpoint
@@ -38,19 +37,6 @@ from autotag.train.patch_rows import shard_batch_to_patches
 from pipelines.common import cli, init_ray
 
 log = logging.getLogger("autotag.train")
-
-
-def shard_files(shards_dir: str | Path, split: str) -> list[str]:
-    """The tars of one split under ``shards_dir``: a local path or a pyarrow-filesystem URI
-    (``s3://bucket/shards``), listed as paths or URIs like ``shards_dir``."""
-    folder = join(shards_dir, split)
-    filesystem, path = filesystem_and_path(folder)
-    listed = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    names = sorted(info.base_name for info in listed
-                   if info.type == pafs.FileType.File and fnmatch.fnmatch(info.base_name, f"{split}-*.tar"))
-    if not names:
-        raise FileNotFoundError(f"no {split} shards in {folder}; run pipelines.shard first")
-    return [join(folder, name) for name in names]
 
 
 def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: bool = False):
@@ -148,8 +134,8 @@ def build_trainer(cfg: AutotagConfig, callbacks: tuple = ()):
     cpus = worker_cpus(cfg)
     model = build_model(cfg.frontend.name, cfg.backend.name, task.num_outputs, cfg.frontend.params,
                         cfg.backend.params, task=task.kind)
-    datasets = {split: patch_dataset(shard_files(cfg.paths.shards, split), task, model, shuffle=split == "train")
-                for split in ("train", "valid")}
+    datasets = {split: patch_dataset(shards.split_shards(cfg.paths.shards, split), task, model,
+                                     shuffle=split == "train") for split in ("train", "valid")}
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.train.use_gpu else {})}
     log.info("training %s on %d worker(s) with %s each", cfg.run_id, cfg.train.num_workers, resources)
     return TorchTrainer(

@@ -28,6 +28,7 @@ shard size.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import io
 import json
@@ -165,6 +166,26 @@ def shard_path(out_dir: str | Path, plan: ShardPlan | ShardSpan, part: int = 0) 
 
 def sidecar_path(out_dir: str | Path, plan: ShardPlan | ShardSpan) -> str:
     return join(out_dir, plan.split, f"{plan.name}.json")
+
+
+def split_shards(shards_dir: str | Path, split: str) -> list[str]:
+    """The tars of one split under ``shards_dir`` (``<split>/<split>-*.tar``, as :func:`shard_path`
+    names them): a local path or a pyarrow-filesystem URI (``s3://bucket/shards``), listed as
+    paths or URIs like ``shards_dir``.
+
+    Raises
+    ------
+    FileNotFoundError
+        The split has no shard.
+    """
+    folder = join(shards_dir, split)
+    filesystem, path = filesystem_and_path(folder)
+    listed = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    names = sorted(info.base_name for info in listed
+                   if info.type == pafs.FileType.File and fnmatch.fnmatch(info.base_name, f"{split}-*.tar"))
+    if not names:
+        raise FileNotFoundError(f"no {split} shards in {folder}; run pipelines.shard first")
+    return [join(folder, name) for name in names]
 
 
 def part_name(name: str, part: int) -> str:
