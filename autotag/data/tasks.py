@@ -61,6 +61,23 @@ def is_multilabel(kind: str) -> bool:
     return kind.endswith("multilabel")
 
 
+class KindRules:
+    """:func:`is_frame_level` and :func:`is_multilabel` as properties of anything with a ``kind``
+    (mixed into :class:`Task` and the model head, :class:`autotag.models.heads.Head`)."""
+
+    kind: str
+
+    @property
+    def frame_level(self) -> bool:
+        """Whether outputs have a time axis (:func:`is_frame_level`)."""
+        return is_frame_level(self.kind)
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether outputs are independent sigmoids (:func:`is_multilabel`)."""
+        return is_multilabel(self.kind)
+
+
 class LabelError(ValueError):
     """A label that is not in the task's vocabulary or has the wrong shape."""
 
@@ -73,7 +90,7 @@ def vocabulary_for(kind: str, label_key: str, manifest_labels: Sequence[str]) ->
 
 
 @dataclass(frozen=True)
-class Task:
+class Task(KindRules):
     """A task kind bound to a label column and its vocabulary (class order)."""
 
     kind: str
@@ -92,15 +109,6 @@ class Task:
     def num_outputs(self) -> int:
         return len(self.vocabulary)
 
-    @property
-    def frame_level(self) -> bool:
-        """See :func:`is_frame_level`."""
-        return is_frame_level(self.kind)
-
-    @property
-    def multilabel(self) -> bool:
-        """See :func:`is_multilabel`."""
-        return is_multilabel(self.kind)
 
     def _value(self, labels: Mapping[str, Any], track_id: str) -> Any:
         value = labels.get(self.label_key)

@@ -22,12 +22,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from autotag.data.tasks import TASK_KINDS, check_task_kind, is_frame_level, is_multilabel
+from autotag.data.tasks import TASK_KINDS, KindRules, check_task_kind
 
 __all__ = ["TASK_KINDS", "Head", "check_task_kind"]
 
 
-class Head(nn.Linear):
+class Head(nn.Linear, KindRules):
     """``Linear(in_features → num_outputs)`` on the last axis, read according to ``kind``.
 
     Parameters
@@ -53,16 +53,6 @@ class Head(nn.Linear):
         super().__init__(in_features, num_outputs)
         self.kind = check_task_kind(kind)
         self.leaky_logits = leaky_logits
-
-    @property
-    def frame_level(self) -> bool:
-        """Whether the logits have a time axis (:func:`autotag.data.tasks.is_frame_level`)."""
-        return is_frame_level(self.kind)
-
-    @property
-    def multilabel(self) -> bool:
-        """Whether outputs are independent (:func:`autotag.data.tasks.is_multilabel`)."""
-        return is_multilabel(self.kind)
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         logits = super().forward(embedding)
