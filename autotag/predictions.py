@@ -103,11 +103,12 @@ def read_manifest(predictions: str | os.PathLike[str], run_id: str) -> dict[str,
 
 
 def _recorded_checkpoint(predictions: str | os.PathLike[str], run_id: str) -> dict[str, Any] | None:
-    """What made an existing run: its manifest, else (older runs) the Parquet metadata."""
+    """What made an existing run: its manifest, else (runs written before manifests) the checkpoint
+    its ``tracks`` rows name."""
     manifest = read_manifest(predictions, run_id)
     if manifest is not None:
         return manifest
-    table = read_table(predictions, "tracks", run_id)
+    table = read_table(predictions, "tracks", run_id, columns=["checkpoint"])
     if table is None or table.frame.empty:
         return None
     return {"checkpoint": str(table.frame["checkpoint"].iloc[0]), "fingerprint": None}
