@@ -187,8 +187,8 @@ def model_runs(cfg: AutotagConfig) -> list[ModelRun]:
         task = Task.from_dict(meta["task"])
         run_id = f"{cfg.run_id}-{name}" if cfg.infer.models else cfg.run_id
         fingerprint = prepare_run(cfg, run_id, path)
-        extra = tuple(name for name, on in (("embeddings", cfg.infer.embeddings),
-                                            ("activations", writes_activations(cfg, task))) if on)
+        extra = tuple(table for table, on in (("embeddings", cfg.infer.embeddings),
+                                              ("activations", writes_activations(cfg, task))) if on)
         writer = PredictionWriter(cfg.paths.predictions, run_id, {
             "labels": list(task.vocabulary), "task": task.to_dict(), "model": meta["model"],
             "checkpoint": path, "fingerprint": fingerprint, "config": cfg.to_dict(),
