@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from autotag.data.audio import is_uri
 from autotag.data.synthetic.spec import SyntheticSpec
+from autotag.data.tasks import TaskKind
 from autotag.errors import ConfigError
+from autotag.storage import is_uri
 
-TaskKind = Literal["multiclass", "multilabel", "frame_multiclass", "frame_multilabel"]
-"""The four tasks: global or per frame, mutually exclusive classes or independent labels."""
 Aggregate = Literal["mean", "max"]
 """How patch probabilities become a track's score."""
 ExportKind = Literal["lab", "jams", "csv"]
@@ -151,7 +150,10 @@ class InferConfig:
     """Inference settings; ``input`` None tags the dataset's manifest (``split`` filters it),
     else a folder, glob, CSV/Parquet list, shard folder or URI (see ``autotag.infer.inputs``).
     ``models`` (name → checkpoint), when set, replaces ``checkpoint``: every model runs on one
-    decode of each track and writes run ``<run_id>-<name>``."""
+    decode of each track and writes run ``<run_id>-<name>``. A run holds one checkpoint's
+    predictions: ``overwrite`` drops a run's earlier rows before tagging; ``retry_errors`` tags
+    again the tracks whose rows are ``status = 'error'``; a rerun with another checkpoint is
+    refused otherwise (:func:`autotag.predictions.check_resume`)."""
 
     checkpoint: str
     models: dict[str, str] | None = None
@@ -173,6 +175,8 @@ class InferConfig:
     embeddings: bool = False
     activations: bool = False
     exports: tuple[ExportKind, ...] = ()
+    overwrite: bool = False
+    retry_errors: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,10 +185,11 @@ class EvaluateConfig:
 
     ``runs``: more run ids to score beside ``run_id`` (e.g. a sweep), all in one report.
     ``report_track``: the track of the tag-o-gram and chord timeline; None: the first evaluated one.
-    ``patch_level``: also score every test patch with the checkpoint (the tutorial's protocol).
+    ``patch_level``: also score every test patch (the tutorial's protocol), from the ``activations``
+    table inference writes for track-level models while this is on.
     ``threshold``: multi-label decision threshold; None: each run's own (its ``predicted`` column).
     ``frame_rate``: frames per second of the frame-level chord/instrument scores; None: the
-    run's model front-end frame rate.
+    frame rate inference recorded with the predictions (``autotag.timebase``).
     """
 
     split: str = "test"

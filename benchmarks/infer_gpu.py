@@ -42,7 +42,8 @@ from benchmarks.infer_throughput import tagged_audio_seconds
 
 MODELS = {"tags": "tagging (lms_conv2d + autopool)", "chords": "chords, tutorial size (cqt_conv2d + conv_bilstm)"}
 COLUMNS = {"what": "pass (tagging + chords, one decode)", "actors": "actors", "cpus_per_actor": "CPU/actor",
-           "gpu_per_actor": "GPU/actor", "decode_threads": "decode threads/actor", "tracks": "tracks", "audio_s_per_s": "audio s / s",
+           "gpu_per_actor": "GPU/actor", "decode_threads": "decode threads/actor", "tracks": "tracks",
+           "audio_s_per_s": "audio s / s",
            "vs_cpu": "× CPU actors", "gpu_util_mean": "GPU util mean (%)", "gpu_util_max": "GPU util max (%)",
            "gpu_mem_max_mib": "GPU memory max (MiB)", "seconds": "wall (s)"}
 
@@ -132,7 +133,8 @@ def infer_pass(root: Path, folder: Path, checkpoints: dict[str, str], actors: in
         summary = infer.run(cfg)
     tracks, audio_s = min(tagged_audio_seconds(run["tracks_dir"]) for run in summary["runs"].values())
     row = {"what": f"{'GPU' if gpu else 'CPU'} actors", "actors": actors, "cpus_per_actor": cpus,
-           "gpu_per_actor": gpu or None, "decode_threads": infer.decode_threads(cfg), "tracks": tracks, "audio_s_per_s": audio_s / clock.seconds,
+           "gpu_per_actor": gpu or None, "decode_threads": infer.decode_threads(cfg), "tracks": tracks,
+           "audio_s_per_s": audio_s / clock.seconds,
            "seconds": clock.seconds}
     if sampler:
         row.update(sampler.summary())

@@ -32,18 +32,18 @@ import torch
 
 from autotag.data.audio import decode_audio
 from autotag.data.chords import CHORD_LABELS
+from autotag.data.tasks import Task
 from autotag.infer.batch import BatchPredictor
 from autotag.memory import reuse_freed_memory
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.models import build_model, checkpoint
 from benchmarks.common import machine, table
 
 MODELS = {
     "tagging (lms_conv2d + autopool)": ("lms_conv2d", "autopool", {}, "multiclass", 10),
     "chords, tutorial size (cqt_conv2d + conv_bilstm)": ("cqt_conv2d", "conv_bilstm", {}, "frame_multiclass", 25),
     "chords, synthetic preset (8 channels, 256 frames)": (
-        "cqt_conv2d", "conv_bilstm", {"channels": 8, "patch_frames": 256, "patch_hop_frames": 64}, "frame_multiclass", 25),
+        "cqt_conv2d", "conv_bilstm", {"channels": 8, "patch_frames": 256, "patch_hop_frames": 64},
+        "frame_multiclass", 25),
 }
 
 

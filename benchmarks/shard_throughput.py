@@ -25,7 +25,8 @@ Throughput is audio seconds per wall second, the best of ``--repeats`` turns (th
 turns, so a change in the machine's load hits them all; Ray's workers run at the baselines'
 ``nice``). Beside it, audio seconds per CPU second: the CPU time of every process doing the work
 (for sharding: the driver and the whole embedded Ray, GCS and raylet included; for a pool: its
-workers), which a busy neighbour on a shared machine does not distort. With ``--hour`` a one-hour 44.1 kHz stereo FLAC is sharded next to short tracks, and
+workers), which a busy neighbour on a shared machine does not distort. With ``--hour`` a one-hour
+44.1 kHz stereo FLAC is sharded next to short tracks, and
 the peak RSS (``VmHWM``) of each shard worker process is sampled, against the same measure on the
 30-s catalogue.
 

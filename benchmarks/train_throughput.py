@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from autotag.models import build_model
-from autotag.train import checkpoint
+from autotag.data import shards
+from autotag.models import build_model, checkpoint
 from benchmarks.common import DEFAULT_ROOT, machine, prepare, table
 from pipelines import train
 from pipelines.common import load_config
@@ -47,9 +47,9 @@ def in_memory_loop(config: dict[str, Any]) -> None:
     import torch
     from ray.train.torch import get_device, prepare_model
 
+    from autotag.data.tasks import Task
     from autotag.memory import reuse_freed_memory
     from autotag.train.loop import run_epoch
-    from autotag.train.tasks import Task
 
     hp, context = config["train"], ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
@@ -84,7 +84,7 @@ def materialise_train_patches(cfg) -> dict[str, np.ndarray]:
     task = train.task_for(cfg)
     model = build_model(cfg.frontend.name, cfg.backend.name, task.num_outputs, cfg.frontend.params,
                         cfg.backend.params, task=task.kind)
-    ds = train.patch_dataset(train.shard_files(cfg.paths.shards, "train"), task, model, shuffle=False)
+    ds = train.patch_dataset(shards.split_shards(cfg.paths.shards, "train"), task, model, shuffle=False)
     batches = list(ds.iter_batches(batch_size=1024, batch_format="numpy"))
     return {"audio": np.concatenate([b["audio"] for b in batches]).astype(np.float32),
             "target": np.concatenate([b["target"] for b in batches])}

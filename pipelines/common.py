@@ -36,7 +36,8 @@ def running_from_checkout() -> bool:
     return conf_dir() == SOURCE_ROOT / "conf"
 
 
-def load_config(overrides: Sequence[str] = (), config_name: str = "config", base_dir: Path | None = None) -> AutotagConfig:
+def load_config(overrides: Sequence[str] = (), config_name: str = "config",
+                base_dir: Path | None = None) -> AutotagConfig:
     """Compose ``conf/<config_name>.yaml`` with ``key=value`` overrides into typed config.
 
     Raises

@@ -14,8 +14,10 @@ when that file exists (runs may span data sets), else ``dataset.manifest``. Writ
   figures (confusion matrices, tag-o-gram, chord and instrument timelines, learned filters,
   training curves) and per-class tables; each figure also as ``<name>.png`` beside it.
 
-No Ray is needed: evaluation reads Parquet and, for patch-level scores and figures, loads the
-checkpoint once on this machine.
+No Ray is needed, and no model is run: evaluation reads the prediction tables (patch-level
+scores and the tag-o-gram from the ``activations`` table inference writes when
+``evaluate.patch_level`` is on). Only the learned-filter figure reads the checkpoint's weights
+(:mod:`autotag.models.filters`), and only for front-ends that have such filters.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ from typing import Any
 
 import pandas as pd
 
+from autotag import layout
 from autotag.config import AutotagConfig
 from autotag.data import manifest
-from autotag.evaluate.common import atomic_write_bytes, warn
-from autotag.evaluate.evaluation import RunEvaluation, evaluate_run, results_frame
-from autotag.evaluate.figures import report_figures, report_tables
+from autotag.evaluate.artefacts import RunArtefacts, load_run
+from autotag.evaluate.common import warn
 from autotag.evaluate.report import ReportFigure, write_report
-from autotag.evaluate.runs import RunArtefacts, load_run
-from autotag.evaluate.scoring import missing_ids, split_truth
+from autotag.evaluate.report_content import report_figures, report_tables
+from autotag.evaluate.scoring import RunEvaluation, evaluate_run, misclassified, missing_ids, results_frame, split_truth
 from autotag.evaluate.tables import write_metrics
+from autotag.models.filters import checkpoint_filters
+from autotag.storage import atomic_write_bytes
 from pipelines.common import cli
 
 log = logging.getLogger("autotag.evaluate")
@@ -71,6 +75,8 @@ def _metadata(cfg: AutotagConfig, evaluations: list[RunEvaluation], manifests: d
         "checkpoints": {e.run.run_id: str(e.run.checkpoint_dir or "") for e in evaluations},
         "frame_rates": {e.run.run_id: e.frame_rate for e in evaluations if e.frame_rate is not None},
         "missing_track_ids": {e.run.run_id: missing_ids(e.sections) for e in evaluations},
+        "failed_tracks": {e.run.run_id: e.run.failed_tracks() for e in evaluations},
+        "misclassified_tracks": {e.run.run_id: misclassified(e.sections) for e in evaluations},
     }
 
 
@@ -111,8 +117,7 @@ def _score_runs(cfg: AutotagConfig) -> tuple[list[RunEvaluation], dict[str, str]
         dataset, path = ground_truth(cfg, artefacts, main=index == 0)
         if path not in truths:
             truths[path] = split_truth(manifest.read(path).to_pandas(), cfg.evaluate.split, path)
-        evaluation = evaluate_run(truths[path], artefacts, cfg.evaluate, main=index == 0,
-                                  max_duration_s=cfg.infer.max_duration_s)
+        evaluation = evaluate_run(truths[path], artefacts, cfg.evaluate)
         evaluation.dataset, manifests[run_id] = dataset, path
         for section in evaluation.sections:
             if section.missing:
@@ -124,7 +129,8 @@ def _score_runs(cfg: AutotagConfig) -> tuple[list[RunEvaluation], dict[str, str]
 
 def _write_report(cfg: AutotagConfig, evaluations: list[RunEvaluation], truth: pd.DataFrame,
                   metadata: dict[str, Any], out_dir: Path) -> Path:
-    figures = report_figures(evaluations, truth, cfg.evaluate, cfg.infer.max_duration_s)
+    filters = checkpoint_filters(evaluations[0].run.checkpoint_dir)
+    figures = report_figures(evaluations, truth, cfg.evaluate, filters)
     _write_figures(out_dir, figures)
     about = {"dataset": cfg.dataset.name, "manifest": cfg.dataset.manifest, "split": cfg.evaluate.split,
              "runs": ", ".join(metadata["runs"]),
@@ -138,7 +144,7 @@ def _write_report(cfg: AutotagConfig, evaluations: list[RunEvaluation], truth: p
 def run(cfg: AutotagConfig) -> dict[str, Any]:
     """Evaluate the configured runs on ``evaluate.split``; returns headline numbers and paths."""
     evaluations, manifests, truth = _score_runs(cfg)
-    out_dir = Path(cfg.paths.reports) / cfg.run_id
+    out_dir = layout.report_dir(cfg.paths.reports, cfg.run_id)
     metadata = _metadata(cfg, evaluations, manifests)
     paths = write_metrics(out_dir, {e.run.run_id: e.metrics for e in evaluations}, metadata)
     report = _write_report(cfg, evaluations, truth, metadata, out_dir)

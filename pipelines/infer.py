@@ -6,7 +6,7 @@ The input is the dataset's manifest (``infer.split`` filters it) or ``infer.inpu
 folder (recursive), a glob, a CSV/Parquet list with ``audio_path``, WebDataset shards, or a
 pyarrow-filesystem URI. Ray Data streams tracks through a pool of actors
 (``ActorPoolStrategy``), each loading the checkpoint once; the driver writes the tables of
-``autotag.infer.tables`` under ``paths.predictions`` part by part. Re-running the same
+``autotag.predictions`` under ``paths.predictions`` part by part. Re-running the same
 ``run_id`` skips tracks already written, so an interrupted run resumes and every track
 appears exactly once.
 
@@ -18,7 +18,8 @@ traceback. A re-run of a finished run writes nothing and exits as the run did.
 
 Several models in one pass over the audio (each file decoded once, every model run on it)::
 
-    python -m pipelines.infer run_id=cat26 'infer.models={genre: ckpt/genre/best, tags: ckpt/tags/best, chords: ckpt/chords/best}'
+    python -m pipelines.infer run_id=cat26 \
+        'infer.models={genre: ckpt/genre/best, tags: ckpt/tags/best, chords: ckpt/chords/best}'
 
 Each model then writes its own run, ``<run_id>-<name>`` (``cat26-genre``, ``cat26-tags``,
 ``cat26-chords``), so every run holds one task and ``pipelines.evaluate`` scores it as usual.
@@ -36,15 +37,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from autotag import predictions
 from autotag.config import AutotagConfig, ConfigError
 from autotag.data import manifest
+from autotag.data.tasks import Task
 from autotag.infer import inputs
 from autotag.infer.batch import BatchPredictor, check_model_names, model_batch
 from autotag.infer.exports import export_run
-from autotag.infer.tables import PredictionWriter, main_table, output_tables
+from autotag.infer.rows import output_tables
+from autotag.models import checkpoint
+from autotag.predictions import PredictionWriter, main_table
 from autotag.progress import Progress
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
 from pipelines.common import cli, init_ray, whole_cluster_per_operator
 
 log = logging.getLogger("autotag.infer")
@@ -136,7 +139,8 @@ def predictor_kwargs(cfg: AutotagConfig, checkpoints: dict[str, str]) -> dict[st
             "device": "cuda" if cfg.infer.gpus_per_actor > 0 else "cpu",
             "num_threads": max(1, int(cfg.infer.cpus_per_actor)), "decode_threads": decode_threads(cfg),
             "chord_switch_penalty": cfg.infer.chord_switch_penalty, "smooth_frames": cfg.infer.smooth_frames,
-            "embeddings": cfg.infer.embeddings, "activations": cfg.infer.activations}
+            "embeddings": cfg.infer.embeddings, "activations": cfg.infer.activations,
+            "patch_activations": cfg.evaluate.patch_level}
 
 
 @dataclass
@@ -157,6 +161,37 @@ class ModelRun:
         return main_table(self.task)
 
 
+def writes_activations(cfg: AutotagConfig, task: Task) -> bool:
+    """Whether a model's run gets the ``activations`` table: with ``infer.activations``, or for a
+    track-level model (genre, tags) when ``evaluate.patch_level`` asks for patch-level scores
+    (evaluation reads them, and the tag-o-gram, from that table instead of running the model)."""
+    return cfg.infer.activations or (cfg.evaluate.patch_level and not task.frame_level)
+
+
+def prepare_run(cfg: AutotagConfig, run_id: str, checkpoint_dir: str) -> str:
+    """Make ``run_id`` ready for ``checkpoint_dir`` before Ray starts; returns the checkpoint's
+    fingerprint.
+
+    ``infer.overwrite`` drops the run's earlier predictions; otherwise a run made by another
+    checkpoint is refused (:class:`autotag.predictions.RunMismatchError`), and with
+    ``infer.retry_errors`` its error rows are dropped so that those tracks are tagged again.
+    """
+    fingerprint = predictions.fingerprint(checkpoint_dir)
+    root = cfg.paths.predictions
+    if cfg.infer.overwrite:
+        for removed in predictions.drop_run(root, run_id):
+            log.info("infer.overwrite: removed %s", removed)
+        return fingerprint
+    try:
+        predictions.check_resume(root, run_id, checkpoint_dir, fingerprint)
+    except predictions.RunMismatchError as exc:
+        raise ConfigError(str(exc)) from None
+    if cfg.infer.retry_errors:
+        dropped = predictions.drop_error_rows(root, run_id)
+        log.info("infer.retry_errors: %d track(s) of run %s with errors are tagged again", dropped, run_id)
+    return fingerprint
+
+
 def model_runs(cfg: AutotagConfig) -> list[ModelRun]:
     """``infer.checkpoint`` written as run ``run_id``; or, with ``infer.models`` (name →
     checkpoint), every model in one pass over the audio, each written as run ``<run_id>-<name>``."""
@@ -165,7 +200,6 @@ def model_runs(cfg: AutotagConfig) -> list[ModelRun]:
     if cfg.infer.models:
         log.info("infer.models names %d model(s): infer.checkpoint (%s) is not used", len(checkpoints),
                  cfg.infer.checkpoint)
-    extra = tuple(name for name, on in (("embeddings", cfg.infer.embeddings), ("activations", cfg.infer.activations)) if on)
     runs = []
     for name, path in checkpoints.items():
         try:
@@ -174,9 +208,13 @@ def model_runs(cfg: AutotagConfig) -> list[ModelRun]:
             raise ConfigError(f"infer.{'models.' + name if cfg.infer.models else 'checkpoint'}: {exc}") from None
         task = Task.from_dict(meta["task"])
         run_id = f"{cfg.run_id}-{name}" if cfg.infer.models else cfg.run_id
+        fingerprint = prepare_run(cfg, run_id, path)
+        extra = tuple(table for table, on in (("embeddings", cfg.infer.embeddings),
+                                              ("activations", writes_activations(cfg, task))) if on)
         writer = PredictionWriter(cfg.paths.predictions, run_id, {
             "labels": list(task.vocabulary), "task": task.to_dict(), "model": meta["model"],
-            "checkpoint": path, "config": cfg.to_dict()}, tables=(main_table(task), *extra))
+            "checkpoint": path, "fingerprint": fingerprint, "config": cfg.to_dict(),
+            "timebase": checkpoint.timebase(checkpoint.model_from_meta(meta))}, tables=(main_table(task), *extra))
         runs.append(ModelRun(name, run_id, str(path), task, f"{meta['model']['frontend']}+{meta['model']['backend']}",
                              writer, writer.done_track_ids()))
     return runs

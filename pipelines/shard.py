@@ -27,13 +27,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from autotag import storage
 from autotag.config import AutotagConfig, ShardConfig
 from autotag.data import manifest, shards, synthetic
 from autotag.data.adapters import ADAPTERS
-from autotag.data.audio import filesystem_and_path, is_uri
 from autotag.errors import ConfigError, InputError
 from autotag.memory import reuse_freed_memory
 from autotag.progress import Progress
+from autotag.storage import filesystem_and_path, is_uri
 from pipelines.common import cli, init_ray, whole_cluster_per_operator
 
 log = logging.getLogger("autotag.shard")
@@ -138,9 +139,9 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
     init_ray(cfg)
     results = write_all(spans, ordered, out_dir, cfg.shard)
     index, errors = shards.index_table(results), shards.errors_table(results)
-    index_path, errors_path = shards.child(out_dir, "index.parquet"), shards.child(out_dir, "errors.parquet")
-    shards.write_table(index, index_path)
-    shards.write_table(errors, errors_path)
+    index_path, errors_path = storage.join(out_dir, "index.parquet"), storage.join(out_dir, "errors.parquet")
+    storage.atomic_write_table(index, index_path)
+    storage.atomic_write_table(errors, errors_path)
     for error in errors.to_pylist()[:SHOWN_ERRORS]:
         log.warning("could not shard %s (%s) at %s: %s", error["track_id"], error["audio_path"], error["stage"],
                     error["reason"])

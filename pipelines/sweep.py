@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from autotag.config import AutotagConfig, from_container
-from autotag.train import checkpoint
+from autotag.models import checkpoint
 from autotag.train import sweep as plans
 from pipelines import evaluate, infer, shard, train
 from pipelines.common import cli, init_ray, load_config
@@ -96,15 +95,13 @@ def max_concurrent_trials(cfg: AutotagConfig) -> int:
 def evaluate_best(cfg: AutotagConfig, best_checkpoint: str) -> dict[str, float]:
     """Tag ``evaluate.split`` with the trial's best checkpoint and evaluate; ``test_<metric>`` values.
 
-    Predictions go to the sweep's own folder, cleared first, so they always come from this
-    checkpoint (the train stage may have resumed and published a newer one).
+    Predictions go to the sweep's own folder, the trial's run replaced (``infer.overwrite``), so
+    they always come from this checkpoint (the train stage may have resumed and published a newer one).
     """
     predictions = sweep_dir(cfg) / "predictions"
-    for table_dir in predictions.glob(f"*/{cfg.run_id}"):
-        shutil.rmtree(table_dir)
     eval_cfg = dataclasses.replace(
         cfg, paths=dataclasses.replace(cfg.paths, predictions=str(predictions)),
-        infer=dataclasses.replace(cfg.infer, split=cfg.evaluate.split, checkpoint=best_checkpoint),
+        infer=dataclasses.replace(cfg.infer, split=cfg.evaluate.split, checkpoint=best_checkpoint, overwrite=True),
         evaluate=dataclasses.replace(cfg.evaluate, runs=()))
     infer.run(eval_cfg)
     metrics = evaluate.run(eval_cfg)

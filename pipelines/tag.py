@@ -22,11 +22,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from autotag.data.tasks import Task
 from autotag.errors import InputError, UserError
 from autotag.infer.batch import BatchPredictor, model_batch
-from autotag.infer.tables import output_tables
-from autotag.train import checkpoint as checkpoints
-from autotag.train.tasks import Task
+from autotag.infer.rows import output_tables
+from autotag.models import checkpoint as checkpoints
 
 RUN_ID = "tag"
 

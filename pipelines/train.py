@@ -16,7 +16,6 @@ history to ``.../history.parquet``.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import logging
 import threading
 import time
@@ -29,34 +28,18 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from autotag import SAMPLE_RATE
+from autotag import SAMPLE_RATE, layout
 from autotag.config import AutotagConfig
-from autotag.data import manifest
-from autotag.data.audio import filesystem_and_path
+from autotag.data import manifest, shards
 from autotag.data.patches import patch_counts
-from autotag.data.shards import child
-from autotag.errors import InputError
-from autotag.models import build_model
-from autotag.train import checkpoint
+from autotag.data.tasks import Task, vocabulary_for
+from autotag.models import build_model, checkpoint
+from autotag.storage import atomic_write_table, filesystem_and_path, join
 from autotag.train.loop import train_loop_per_worker
 from autotag.train.patch_rows import shard_batch_to_patches
-from autotag.train.tasks import Task, vocabulary_for
 from pipelines.common import cli, init_ray
 
 log = logging.getLogger("autotag.train")
-
-
-def shard_files(shards_dir: str | Path, split: str) -> list[str]:
-    """The tars of one split under ``shards_dir``: a local path or a pyarrow-filesystem URI
-    (``s3://bucket/shards``), listed as paths or URIs like ``shards_dir``."""
-    folder = child(shards_dir, split)
-    filesystem, path = filesystem_and_path(folder)
-    listed = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    names = sorted(info.base_name for info in listed
-                   if info.type == pafs.FileType.File and fnmatch.fnmatch(info.base_name, f"{split}-*.tar"))
-    if not names:
-        raise InputError(f"no {split} shards in {folder}; run pipelines.shard first")
-    return [child(folder, name) for name in names]
 
 
 def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: bool = False):
@@ -86,7 +69,7 @@ share of the cluster's memory (Ray's ``memory`` resource)."""
 
 def patch_bytes(shards_dir: str | Path, splits: tuple[str, ...], patch_samples: int, hop_samples: int) -> int | None:
     """Bytes of the float32 patches the shard index's tracks of ``splits`` cut into (None without an index)."""
-    filesystem, index = filesystem_and_path(child(shards_dir, "index.parquet"))
+    filesystem, index = filesystem_and_path(join(shards_dir, "index.parquet"))
     if filesystem.get_file_info(index).type != pafs.FileType.File:
         return None
     table = pq.read_table(index, columns=["split", "duration_s"], filesystem=filesystem).to_pandas()
@@ -157,8 +140,8 @@ def build_trainer(cfg: AutotagConfig, callbacks: tuple = (), progress=None):
     cpus = worker_cpus(cfg)
     model = build_model(cfg.frontend.name, cfg.backend.name, task.num_outputs, cfg.frontend.params,
                         cfg.backend.params, task=task.kind)
-    datasets = {split: patch_dataset(shard_files(cfg.paths.shards, split), task, model, shuffle=split == "train")
-                for split in ("train", "valid")}
+    datasets = {split: patch_dataset(shards.split_shards(cfg.paths.shards, split), task, model,
+                                     shuffle=split == "train") for split in ("train", "valid")}
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.train.use_gpu else {})}
     log.info("training %s on %d worker(s) with %s each", cfg.run_id, cfg.train.num_workers, resources)
     return TorchTrainer(
@@ -220,21 +203,21 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
 def publish_best(cfg: AutotagConfig, result, seconds: float) -> dict[str, Any]:
     """Copy the lowest-val_loss checkpoint to ``<run>/best`` and write the metrics history."""
     best, best_metrics = min(result.best_checkpoints, key=lambda item: item[1]["val_loss"])
-    run_dir = Path(cfg.paths.checkpoints) / cfg.run_id
-    target = checkpoint.publish(best.path, run_dir / "best")
+    target = checkpoint.publish(best.path, layout.best_checkpoint(cfg.paths.checkpoints, cfg.run_id))
     history = checkpoint.read_meta(result.checkpoint.path)["history"]
-    pq.write_table(pa.Table.from_pylist(history), run_dir / "history.parquet")
+    history_path = atomic_write_table(pa.Table.from_pylist(history), layout.history_path(cfg.paths.checkpoints,
+                                                                                          cfg.run_id))
     log.info("best epoch %d (val_loss %.4f) published to %s", best_metrics["epoch"], best_metrics["val_loss"], target)
     return {"run_id": cfg.run_id, "best_checkpoint": str(target), "best_epoch": best_metrics["epoch"],
             "best_val_loss": best_metrics["val_loss"], "best_val_accuracy": best_metrics["val_accuracy"],
-            "epochs_run": len(history), "history": str(run_dir / "history.parquet"),
+            "epochs_run": len(history), "history": str(history_path),
             "seconds": round(seconds, 1)}
 
 
 def preflight(cfg: AutotagConfig) -> None:
     """Before Ray starts: the shards of both splits and the checkpoint to start from exist."""
     for split in ("train", "valid"):
-        shard_files(cfg.paths.shards, split)
+        shards.split_shards(cfg.paths.shards, split)
     if cfg.train.init_from is not None:
         checkpoint.read_meta(cfg.train.init_from)
 

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow.fs as pafs
@@ -45,6 +45,7 @@ import soxr
 
 from autotag import SAMPLE_RATE
 from autotag.data import ffmpeg_decode
+from autotag.storage import filesystem_and_path, is_uri
 
 AUDIO_EXTENSIONS = (".wav", ".wave", ".bwf", ".rf64", ".w64", ".flac", ".ogg", ".oga", ".opus", ".spx", ".mp3",
                     ".mp2", ".aiff", ".aif", ".aifc", ".au", ".snd", ".caf", ".sd2", ".voc", ".m4a", ".m4b",
@@ -64,14 +65,6 @@ RESAMPLER_QUALITY = "HQ"
 """The soxr preset, as in ``librosa.load(res_type="soxr_hq")``."""
 _REMOTE_BUFFER_BYTES = 1 << 20  # read-ahead for object stores: one request per MiB, not per libsndfile read
 _MPEG_SHORTFALL = 0.01  # MP3 headers may estimate the length; tolerate 1 % less before calling it truncated
-
-
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-
-
-def is_uri(location: str | Path) -> bool:
-    """Whether ``location`` is a URI (``s3://bucket/key``, ``file:///x``) rather than a local path."""
-    return bool(_URI.match(str(location)))
 
 
 class AudioDecodeError(ValueError):
@@ -108,39 +101,6 @@ def resample(y: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RATE) ->
     if source_rate == target_rate:
         return np.ascontiguousarray(y, dtype=np.float32)
     return soxr.resample(y, source_rate, target_rate, quality=RESAMPLER_QUALITY).astype(np.float32, copy=False)
-
-
-_FILESYSTEMS: dict[tuple[str, str], tuple[pafs.FileSystem, str]] = {}
-
-
-def _filesystem_for(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The filesystem of ``uri`` and the prefix its paths take (``bucket`` for ``s3://bucket/...``).
-
-    One per scheme and host or bucket: creating an S3 filesystem costs a network round trip.
-    """
-    parsed = urlparse(uri)
-    key = (parsed.scheme, parsed.netloc)
-    if key not in _FILESYSTEMS:
-        filesystem, path = pafs.FileSystem.from_uri(uri)
-        rest = unquote(parsed.path)
-        if not path.endswith(rest):
-            raise ValueError(f"cannot map URI {uri!r} to a filesystem path (got {path!r})")
-        _FILESYSTEMS[key] = filesystem, path[: len(path) - len(rest)]
-    return _FILESYSTEMS[key]
-
-
-def filesystem_and_path(location: str | Path) -> tuple[pafs.FileSystem, str]:
-    """The pyarrow filesystem and the path inside it of a local path or a URI.
-
-    ``file:///data/a.flac`` and ``/data/a.flac`` both give the local filesystem and
-    ``/data/a.flac``; ``s3://bucket/a.flac`` gives an S3 filesystem and ``bucket/a.flac``.
-    Filesystems are cached per scheme and bucket.
-    """
-    text = str(location)
-    if not is_uri(text):
-        return pafs.LocalFileSystem(), os.path.abspath(text)
-    filesystem, prefix = _filesystem_for(text)
-    return filesystem, prefix + unquote(urlparse(text).path)
 
 
 def _check_file(source: str | Path, label: str) -> tuple[pafs.FileSystem, str] | None:
@@ -550,6 +510,14 @@ def encode_flac(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
 
 
 def decode_flac(data: bytes) -> np.ndarray:
-    """Decode FLAC bytes written by :func:`encode_flac` to float32 mono."""
-    samples, _ = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    """Decode FLAC bytes written by :func:`encode_flac` to float32 mono.
+
+    Raises
+    ------
+    ValueError
+        The FLAC is not at :data:`autotag.SAMPLE_RATE` (a shard written by something else).
+    """
+    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    if rate != SAMPLE_RATE:
+        raise ValueError(f"shard audio at {rate} Hz; expected {SAMPLE_RATE} Hz, the rate pipelines.shard writes")
     return samples if samples.ndim == 1 else samples.mean(axis=1)

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autotag.errors import InputError
+from autotag.storage import atomic_write_table
 
 SPLITS = ("train", "valid", "test")
 LABEL_COLUMNS = ("genre", "tags", "chords", "instruments")
@@ -113,12 +114,7 @@ def validate(table: pa.Table, source: str = "manifest") -> pa.Table:
 def write(table: pa.Table, path: str | Path) -> Path:
     """Validate and write a manifest atomically (temporary file, then rename)."""
     table = validate(table, str(path))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
-    return path
+    return atomic_write_table(table, path)
 
 
 def read(path: str | Path) -> pa.Table:

@@ -28,6 +28,7 @@ shard size.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import io
 import json
@@ -36,7 +37,6 @@ import re
 import tarfile
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -45,7 +45,6 @@ from typing import IO, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 import soundfile as sf
 
 from autotag import SAMPLE_RATE
@@ -53,11 +52,11 @@ from autotag.data.audio import (
     FLAC_COMPRESSION,
     AudioDecodeError,
     decode_flac,
-    filesystem_and_path,
-    is_uri,
     open_audio,
 )
 from autotag.data.manifest import LABEL_COLUMNS
+from autotag.errors import InputError
+from autotag.storage import atomic_write_bytes, filesystem_and_path, join, temporary_name
 
 log = logging.getLogger(__name__)
 
@@ -161,21 +160,33 @@ def plan_fingerprint(plan: ShardPlan, max_duration_s: float | None, max_shard_by
 # ------------------------------------------------------------------------------------ locations
 
 
-def child(root: str | Path, *parts: str) -> str:
-    """``root/part/...`` for a local path or a URI (URIs keep their scheme)."""
-    text = str(root)
-    if is_uri(text):
-        return "/".join([text.rstrip("/"), *parts])
-    return str(Path(text, *parts))
-
-
 def shard_path(out_dir: str | Path, plan: ShardPlan | ShardSpan, part: int = 0) -> str:
     """Where part ``part`` of a shard goes (a local path or a URI, like ``out_dir``)."""
-    return child(out_dir, plan.split, f"{part_name(plan.name, part)}.tar")
+    return join(out_dir, plan.split, f"{part_name(plan.name, part)}.tar")
 
 
 def sidecar_path(out_dir: str | Path, plan: ShardPlan | ShardSpan) -> str:
-    return child(out_dir, plan.split, f"{plan.name}.json")
+    return join(out_dir, plan.split, f"{plan.name}.json")
+
+
+def split_shards(shards_dir: str | Path, split: str) -> list[str]:
+    """The tars of one split under ``shards_dir`` (``<split>/<split>-*.tar``, as :func:`shard_path`
+    names them): a local path or a pyarrow-filesystem URI (``s3://bucket/shards``), listed as
+    paths or URIs like ``shards_dir``.
+
+    Raises
+    ------
+    InputError
+        The split has no shard.
+    """
+    folder = join(shards_dir, split)
+    filesystem, path = filesystem_and_path(folder)
+    listed = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    names = sorted(info.base_name for info in listed
+                   if info.type == pafs.FileType.File and fnmatch.fnmatch(info.base_name, f"{split}-*.tar"))
+    if not names:
+        raise InputError(f"no {split} shards in {folder}; run pipelines.shard first")
+    return [join(folder, name) for name in names]
 
 
 def part_name(name: str, part: int) -> str:
@@ -185,30 +196,6 @@ def part_name(name: str, part: int) -> str:
 def _exists(location: str) -> bool:
     filesystem, path = filesystem_and_path(location)
     return filesystem.get_file_info(path).type == pafs.FileType.File
-
-
-def _write_atomically(location: str, payload: bytes) -> None:
-    filesystem, path = filesystem_and_path(location)
-    tmp = _temporary_name(path)
-    with filesystem.open_output_stream(tmp) as stream:
-        stream.write(payload)
-    filesystem.move(tmp, path)
-
-
-def _temporary_name(path: str) -> str:
-    folder, _, base = path.rpartition("/")
-    return f"{folder}/.{base}.tmp-{uuid.uuid4().hex[:12]}"
-
-
-def write_table(table: pa.Table, location: str) -> None:
-    """Write a Parquet table to a local path or URI atomically (temporary name, then move)."""
-    filesystem, path = filesystem_and_path(location)
-    folder = path.rpartition("/")[0]
-    if folder:
-        filesystem.create_dir(folder, recursive=True)
-    tmp = _temporary_name(path)
-    pq.write_table(table, tmp, filesystem=filesystem)
-    filesystem.move(tmp, path)
 
 
 def read_sidecar(out_dir: str | Path, plan: ShardPlan | ShardSpan) -> ShardResult | None:
@@ -266,9 +253,9 @@ class _TarParts:
         return len(self.paths) - 1
 
     def _open_part(self) -> None:
-        location = child(self.out_dir, self.split, f"{part_name(self.name, len(self.paths))}.tar")
+        location = join(self.out_dir, self.split, f"{part_name(self.name, len(self.paths))}.tar")
         filesystem, path = filesystem_and_path(location)
-        self._tmp = _temporary_name(path)
+        self._tmp = temporary_name(path)
         self._stream = filesystem.open_output_stream(self._tmp)
         # PAX writes the same bytes as USTAR unless a name is too long for USTAR (then adds a header).
         self._tar = tarfile.open(fileobj=self._stream, mode="w|", format=tarfile.PAX_FORMAT)
@@ -369,7 +356,7 @@ def write_shard(plan: ShardPlan, out_dir: str | Path, max_duration_s: float | No
     if is_finished(earlier, fingerprint):
         earlier.skipped, earlier.seconds = True, time.perf_counter() - start
         return earlier
-    filesystem, folder = filesystem_and_path(child(out_dir, plan.split))
+    filesystem, folder = filesystem_and_path(join(out_dir, plan.split))
     filesystem.create_dir(folder, recursive=True)
     result = ShardResult(plan.name, plan.split, shard_path(out_dir, plan), fingerprint=fingerprint)
     tars = _TarParts(out_dir, plan.split, plan.name, max_shard_bytes)
@@ -380,7 +367,7 @@ def write_shard(plan: ShardPlan, out_dir: str | Path, max_duration_s: float | No
     except BaseException:
         tars.abort()
         raise
-    _write_atomically(sidecar_path(out_dir, plan), json.dumps(result.sidecar(), indent=1).encode())
+    atomic_write_bytes(sidecar_path(out_dir, plan), json.dumps(result.sidecar(), indent=1).encode())
     for stale in sorted(set(earlier.parts if earlier else ()) - set(result.parts)):  # an earlier plan had more parts
         stale_fs, stale_path = filesystem_and_path(stale)
         if stale_fs.get_file_info(stale_path).type == pafs.FileType.File:
@@ -420,7 +407,7 @@ def tidy(out_dir: str | Path, spans: list[ShardSpan]) -> tuple[list[str], list[s
     planned = {s.name for s in spans}
     removed, foreign = [], []
     for split in sorted({s.split for s in spans}):
-        filesystem, folder = filesystem_and_path(child(out_dir, split))
+        filesystem, folder = filesystem_and_path(join(out_dir, split))
         infos = filesystem.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
         for info in infos:
             if info.type != pafs.FileType.File:
@@ -431,7 +418,7 @@ def tidy(out_dir: str | Path, spans: list[ShardSpan]) -> tuple[list[str], list[s
             elif info.base_name.endswith(".tar"):
                 match = _PART.match(info.base_name)
                 if match is None or match["name"] not in planned:
-                    foreign.append(child(out_dir, split, info.base_name))
+                    foreign.append(join(out_dir, split, info.base_name))
     return removed, foreign
 
 

@@ -28,7 +28,6 @@ from autotag.data.audio import AUDIO_EXTENSIONS
 from autotag.data.manifest import SPLITS
 
 
-
 def normalize_key(key: str) -> str:
     """How split-list entries and row paths are compared: ``./`` prefix and audio extension dropped.
 

@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support
 
+from autotag.data.adapters.lab import lab_lines
 from autotag.data.chords import (
     CHORD_LABELS,
     EXCLUDED_INDEX,
@@ -65,7 +66,7 @@ from autotag.data.chords import (
     chord_label,
     segments_to_frames,
 )
-from autotag.evaluate.common import safe_ratio, warn
+from autotag.evaluate.common import check_frame_rate, pair_tracks, safe_ratio, warn
 
 COMPARISONS: OrderedDict[str, Callable[[list[str], list[str]], np.ndarray]] = OrderedDict(
     (name, getattr(mir_eval.chord, name))
@@ -137,8 +138,7 @@ def validate(intervals: np.ndarray, labels: Sequence[str], where: str = "chords"
     return iv, [validate_label(label, f"{where} segment {i}") for i, label in enumerate(labels)]
 
 
-def _parse_lab_line(line: str, where: str) -> tuple[float, float, str]:
-    fields = line.split()
+def _parse_lab_line(line: str, fields: list[str], where: str) -> tuple[float, float, str]:
     if len(fields) != 3:
         raise ValueError(f"{where}: expected 'start end label' (3 whitespace-separated fields), "
                          f"got {len(fields)} in {line.strip()!r}")
@@ -166,17 +166,10 @@ def load_lab(path: str | os.PathLike[str]) -> Annotation:
         time, a segment overlapping the previous one, or an invalid chord label; ``<path>: ...``
         for a file that is not UTF-8 text or holds no segment.
     """
-    try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.readlines()
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{os.fspath(path)}: not UTF-8 text ({exc})") from None
     rows: list[tuple[float, float, str]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
+    for number, line, fields in lab_lines(path):
         where = f"{os.fspath(path)} line {number}"
-        row = _parse_lab_line(line, where)
+        row = _parse_lab_line(line, fields, where)
         if rows and row[0] < rows[-1][1]:
             raise ValueError(f"{where}: starts at {row[0]} before the previous segment ends at "
                              f"{rows[-1][1]}; expected sorted, non-overlapping segments")
@@ -263,35 +256,13 @@ def evaluate_track(ref_intervals: np.ndarray, ref_labels: Sequence[str], est_int
 
 def _pair_tracks(references: Mapping[str, Annotation], estimates: Mapping[str, Annotation],
                  invalid: dict[str, str] | None = None) -> list[tuple[str, Annotation, Annotation]]:
-    """Validate and pair the annotations; a missing estimate is scored as all ``N``.
-
-    With ``invalid`` (a dict), a track whose annotation fails validation is recorded there as
-    ``{track_id: message}`` and skipped; without it the ``ValueError`` propagates.
-    """
-    extra = sorted(set(estimates) - set(references))
-    if extra:
-        warn(f"{len(extra)} estimated track(s) have no reference and are ignored: {extra[:10]}")
-    missing = sorted(set(references) - set(estimates))
-    if missing:
-        warn(f"{len(missing)} reference track(s) have no estimate and are scored as no-chord: "
-             f"{missing[:10]}")
-    pairs = []
-    for track in sorted(references):
-        try:
-            ref = validate(*references[track], f"track {track!r} reference")
-            est = validate(*estimates.get(track, (np.empty((0, 2)), [])), f"track {track!r} estimate")
-        except ValueError as exc:
-            if invalid is None:
-                raise
-            invalid[track] = str(exc)
-            continue
-        if len(ref[0]) == 0:
-            warn(f"track {track!r}: empty reference, skipped")
-            continue
-        pairs.append((track, ref, est))
-    if invalid:
-        warn(f"{len(invalid)} track(s) with invalid annotations skipped: {invalid}")
-    return pairs
+    """Validate and pair the annotations (:func:`autotag.evaluate.common.pair_tracks`); a missing
+    estimate is scored as all ``N``; a track with an empty reference is skipped with a warning."""
+    pairs = pair_tracks(references, estimates, lambda annotation, where: validate(*annotation, where),
+                        (np.empty((0, 2)), []), "no-chord", invalid)
+    for track in [t for t, ref, _ in pairs if len(ref[0]) == 0]:
+        warn(f"track {track!r}: empty reference, skipped")
+    return [(t, ref, est) for t, ref, est in pairs if len(ref[0])]
 
 
 def _dataset_totals(per_track: Mapping[str, Mapping[str, Any]]) -> OrderedDict[str, float]:
@@ -352,7 +323,7 @@ def evaluate(
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors = {errors!r}: expected 'raise' or 'skip'")
     if frame_rate is not None:
-        _check_frame_rate(frame_rate)
+        check_frame_rate(frame_rate)
     invalid: dict[str, str] | None = {} if errors == "skip" else None
     pairs = _pair_tracks(references, estimates, invalid)
     components = {track: track_components(ref, est) for track, ref, est in pairs}
@@ -383,13 +354,8 @@ def frame_classes(ref: Annotation, est: Annotation, frame_rate: float) -> tuple[
     return [CHORD_LABELS[i] for i in ref_idx[keep]], [chord_label(int(i)) for i in est_idx[keep]]
 
 
-def _check_frame_rate(frame_rate: float) -> None:
-    if not (np.isfinite(frame_rate) and frame_rate > 0):
-        raise ValueError(f"frame_rate = {frame_rate!r}: expected a positive number of frames per second")
-
-
 def _frame_metrics(pairs: Sequence[tuple[str, Annotation, Annotation]], frame_rate: float) -> dict[str, Any]:
-    _check_frame_rate(frame_rate)
+    check_frame_rate(frame_rate)
     y_true: list[str] = []
     y_pred: list[str] = []
     for _, ref, est in pairs:

@@ -1,4 +1,5 @@
-"""Helpers shared by the evaluation modules: the warning class, JSON-safe values, atomic writes.
+"""Helpers shared by the evaluation modules: the warning class, JSON-safe values, and the pairing
+and frame-rate checks of the two segment evaluators (chords, instruments).
 
 Conventions
 -----------
@@ -12,14 +13,13 @@ Conventions
 from __future__ import annotations
 
 import math
-import os
-import uuid
 import warnings
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 class MetricWarning(UserWarning):
@@ -92,20 +92,43 @@ def to_jsonable(value: Any, path: str = "metrics") -> Any:
                     "strings, lists or dicts")
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+def check_frame_rate(frame_rate: float) -> None:
+    """Raise ``ValueError`` unless ``frame_rate`` is a positive, finite number of frames per second."""
+    if not (np.isfinite(frame_rate) and frame_rate > 0):
+        raise ValueError(f"frame_rate = {frame_rate!r}: expected a positive number of frames per second")
 
-    A reader never sees a half-written file; a crash leaves the old file (or none) in place.
+
+def pair_tracks(references: Mapping[str, Any], estimates: Mapping[str, Any], check: Callable[[Any, str], T],
+                empty: Any, missing_as: str, invalid: dict[str, str] | None = None) -> list[tuple[str, T, T]]:
+    """Validate and pair reference and estimated annotations track by track, in track order.
+
+    Parameters
+    ----------
+    references, estimates
+        ``{track_id: annotation}``; estimates of tracks without a reference are ignored (one
+        warning), a reference without an estimate is paired with ``empty`` (one warning saying
+        it is scored as ``missing_as``).
+    check
+        ``check(annotation, where)`` returns the validated annotation or raises ``ValueError``.
+    invalid
+        When given, a track whose annotation fails ``check`` is recorded there as
+        ``{track_id: message}`` and skipped (one warning); without it the error propagates.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique sibling name opened with "xb" gets the umask's permissions (mkstemp forces 0600).
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    extra = sorted(set(estimates) - set(references))
+    if extra:
+        warn(f"{len(extra)} estimated track(s) have no reference and are ignored: {extra[:10]}")
+    missing = sorted(set(references) - set(estimates))
+    if missing:
+        warn(f"{len(missing)} reference track(s) have no estimate and are scored as {missing_as}: {missing[:10]}")
+    pairs = []
+    for track in sorted(references):
+        try:
+            pairs.append((track, check(references[track], f"track {track!r} reference"),
+                          check(estimates.get(track, empty), f"track {track!r} estimate")))
+        except ValueError as exc:
+            if invalid is None:
+                raise
+            invalid[track] = str(exc)
+    if invalid:
+        warn(f"{len(invalid)} track(s) with invalid annotations skipped: {invalid}")
+    return pairs

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autotag.evaluate.common import check_names, f_measure, safe_ratio, warn
+from autotag.evaluate.common import check_frame_rate, check_names, f_measure, pair_tracks, safe_ratio, warn
 
 Segment = tuple[float, float, str]
 
@@ -112,26 +112,9 @@ def match_count(reference: np.ndarray, estimate: np.ndarray, min_iou: float) -> 
 def _pair_tracks(references: Mapping[str, Sequence[Any]], estimates: Mapping[str, Sequence[Any]],
                  instruments: Sequence[str], invalid: dict[str, str] | None = None,
                  ) -> list[tuple[str, list[Segment], list[Segment]]]:
-    """Validate and pair; with ``invalid`` a bad track is recorded there and skipped, else raises."""
-    extra = sorted(set(estimates) - set(references))
-    if extra:
-        warn(f"{len(extra)} estimated track(s) have no reference and are ignored: {extra[:10]}")
-    missing = sorted(set(references) - set(estimates))
-    if missing:
-        warn(f"{len(missing)} reference track(s) have no estimate and are scored as silent: {missing[:10]}")
-    pairs = []
-    for track in sorted(references):
-        try:
-            ref = validate_segments(references[track], instruments, f"track {track!r} reference")
-            est = validate_segments(estimates.get(track, []), instruments, f"track {track!r} estimate")
-            pairs.append((track, ref, est))
-        except ValueError as exc:
-            if invalid is None:
-                raise
-            invalid[track] = str(exc)
-    if invalid:
-        warn(f"{len(invalid)} track(s) with invalid annotations skipped: {invalid}")
-    return pairs
+    """Validate and pair (:func:`autotag.evaluate.common.pair_tracks`); a missing estimate is silent."""
+    return pair_tracks(references, estimates, lambda segments, where: validate_segments(segments, instruments, where),
+                       [], "silent", invalid)
 
 
 def _prf(matched: np.ndarray, n_ref: np.ndarray, n_est: np.ndarray, instruments: Sequence[str],
@@ -165,11 +148,6 @@ def _prf(matched: np.ndarray, n_ref: np.ndarray, n_est: np.ndarray, instruments:
     }
 
 
-def _check_frame_rate(frame_rate: float) -> None:
-    if not (np.isfinite(frame_rate) and frame_rate > 0):
-        raise ValueError(f"frame_rate = {frame_rate!r}: expected a positive number of frames per second")
-
-
 def _check_min_iou(min_iou: float) -> None:
     if not 0 < min_iou <= 1:
         raise ValueError(f"min_iou = {min_iou!r}: expected a number in (0, 1]")
@@ -179,7 +157,7 @@ def frame_activity(pairs: Sequence[tuple[str, list[Segment], list[Segment]]], in
                    frame_rate: float, durations: Mapping[str, float] | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Pooled reference and estimated frame matrices ``(n_frames, n_instruments)``."""
-    _check_frame_rate(frame_rate)
+    check_frame_rate(frame_rate)
     ref_frames, est_frames = [], []
     for track, ref, est in pairs:
         if durations is not None and track in durations:
@@ -253,7 +231,7 @@ def evaluate(
         ``f1_macro``, the ``_micro`` values, ``excluded`` and ``per_label``.
     """
     instruments = check_names(instruments, len(instruments), "instruments")
-    _check_frame_rate(frame_rate)
+    check_frame_rate(frame_rate)
     _check_min_iou(min_iou)
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors = {errors!r}: expected 'raise' or 'skip'")

@@ -21,13 +21,13 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from autotag.evaluate.common import atomic_write_bytes
+from autotag.storage import atomic_write_bytes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 STANDARD_FIGURES = ("confusion-matrix", "tag-o-gram", "chord-timeline", "filters-sincnet",
@@ -165,7 +165,7 @@ def render(
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
         raise ValueError(f"figure and table keys must be unique, got duplicates {duplicates}")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"<h1>{html.escape(title)}</h1>", f'<p class="meta">Generated {stamp} by autotag.</p>']
     if metadata:
         parts.append(_metadata_html(metadata))

@@ -1,4 +1,9 @@
-"""Score one run's prediction tables against manifest ground truth, one section per task.
+"""Evaluate runs: one run's prediction tables against manifest ground truth, one section per task,
+and several runs side by side — the entry module of :mod:`autotag.evaluate`.
+
+:func:`evaluate_run` scores one run from its tables alone (no model, no audio, no Ray);
+:func:`results_frame` lays several runs side by side like the tutorial's results table;
+``pipelines.evaluate`` wires them to the report (:mod:`autotag.evaluate.report_content`).
 
 Conventions
 -----------
@@ -11,9 +16,10 @@ prediction table gives one :class:`Section` of the run's metrics:
 - ``chords`` against the manifest's ``chords`` segments: section ``chords``;
 - ``instruments`` against the manifest's ``instruments`` segments: section ``instruments``;
 
-plus ``<label_key>_patch`` (``genre_patch``): every patch of the evaluated tracks scored by the
-checkpoint with patch label = track label, the tutorial's protocol (its results table is per
-patch; ours defaults to track level, the mean of patch probabilities).
+plus ``<label_key>_patch`` (``genre_patch``): every patch of the evaluated tracks, its scores
+read from the run's ``activations`` table, with patch label = track label, the tutorial's
+protocol (its results table is per patch; ours defaults to track level, the mean of patch
+probabilities). Scoring reads tables only: no audio is decoded and no model is run.
 
 A track is *evaluated* when it has a ground-truth label in the split and the run predicted it
 (an ``ok`` row of the ``tracks`` table, or rows in the task table when there is no ``tracks``
@@ -28,20 +34,18 @@ Peeters, G. et al., "Deep Learning 101 for Audio-based MIR", ISMIR 2024 tutorial
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from autotag.data.audio import AudioDecodeError, decode_audio
-from autotag.evaluate import chords, classification, instruments, tagging
+from autotag.config import EvaluateConfig
+from autotag.evaluate import chords, classification, instruments, tables, tagging
+from autotag.evaluate.artefacts import RunArtefacts
 from autotag.evaluate.common import warn
-from autotag.evaluate.runs import PredictionTable, RunArtefacts
-
-PatchScorer = Callable[[np.ndarray], np.ndarray]
-"""Waveform ``(n,)`` at 22,050 Hz → patch probabilities ``(num_patches, num_labels)``."""
+from autotag.predictions import PredictionTable
 
 
 @dataclass
@@ -53,6 +57,8 @@ class Section:
     track_ids: list[str]
     missing: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    misclassified: list[dict[str, Any]] = field(default_factory=list)
+    """Tracks whose decision differs from the reference: ``{track_id, reference, estimate}``."""
 
     def coverage(self) -> dict[str, Any]:
         """``evaluated_tracks`` and ``missing_predictions`` counts."""
@@ -145,13 +151,25 @@ def score_tags(truth: pd.DataFrame, run: RunArtefacts, split: str,
         ids, y_true, y_score, _ = tagging.matrices_from_table(rows, reference, labels)
         ref = [labels[i] for i in y_true.argmax(1)]
         est = [labels[i] for i in y_score.argmax(1)]
-        return Section(key, classification.evaluate(ref, est, labels), ids, missing, labels)
+        wrong = [{"track_id": t, "reference": r, "estimate": e} for t, r, e in zip(ids, ref, est) if r != e]
+        return Section(key, classification.evaluate(ref, est, labels), ids, missing, labels, wrong)
     if task["kind"] == "multilabel":
         reference = {t: list(labelled.at[t, key]) for t in kept}
         ids, y_true, y_score, y_pred = tagging.matrices_from_table(rows, reference, labels)
-        return Section("tagging", _tagging(y_true, y_score, y_pred, labels, task, threshold), ids, missing, labels)
+        metrics = _tagging(y_true, y_score, y_pred, labels, task, threshold)
+        decided = y_score >= threshold if threshold is not None else y_pred.astype(bool)
+        return Section("tagging", metrics, ids, missing, labels, _wrong_tags(ids, y_true >= 0.5, decided, labels))
     raise ValueError(f"{table.directory}: task kind {task['kind']!r} in 'autotag.task'; expected "
                      "'multiclass' or 'multilabel' for a tags table")
+
+
+def _wrong_tags(ids: list[str], truth: np.ndarray, decided: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
+    """Tracks whose decided tag set differs from the reference set."""
+    def names(row: np.ndarray) -> list[str]:
+        return [labels[i] for i in np.flatnonzero(row)]
+
+    return [{"track_id": t, "reference": names(truth[i]), "estimate": names(decided[i])}
+            for i, t in enumerate(ids) if not np.array_equal(truth[i], decided[i])]
 
 
 def _tagging(y_true: np.ndarray, y_score: np.ndarray, y_pred: np.ndarray, labels: list[str],
@@ -169,8 +187,14 @@ def _tagging(y_true: np.ndarray, y_score: np.ndarray, y_pred: np.ndarray, labels
     return metrics
 
 
-def score_patches(section: Section, truth: pd.DataFrame, label_key: str, scorer: PatchScorer,
-                  max_duration_s: float | None = 3600.0) -> Section:
+def track_activations(table: PredictionTable, track: str) -> tuple[np.ndarray, np.ndarray]:
+    """Times (s) and scores ``(rows, labels)`` of one track in an ``activations`` table, in time order."""
+    rows = table.frame[table.frame["track_id"].astype(str) == track].sort_values("time_s")
+    scores = np.stack([np.asarray(s, dtype=np.float64) for s in rows["scores"]]) if len(rows) else np.zeros((0, 0))
+    return rows["time_s"].to_numpy(np.float64), scores
+
+
+def score_patches(section: Section, truth: pd.DataFrame, label_key: str, activations: PredictionTable) -> Section:
     """Multi-class scores per patch of the tracks of ``section`` (patch label = track label).
 
     Parameters
@@ -178,32 +202,43 @@ def score_patches(section: Section, truth: pd.DataFrame, label_key: str, scorer:
     section
         The track-level multi-class section (its tracks and label order are reused).
     truth
-        Manifest rows indexed by ``track_id`` (``audio_path`` and ``label_key``).
-    scorer
-        Waveform → patch probabilities in ``section.labels`` order.
+        Manifest rows indexed by ``track_id`` (``label_key``).
+    label_key
+        The manifest column of the track labels.
+    activations
+        The run's ``activations`` table: one row per patch, ``scores`` in ``section.labels``
+        order (written by inference; no audio is decoded and no model run here).
 
     Returns
     -------
     Section
         ``<label_key>_patch``: :func:`autotag.evaluate.classification.evaluate` on patches plus
-        ``n_tracks``; tracks that cannot be decoded are listed as missing, with a warning.
+        ``n_tracks``; tracks without activations are listed as missing, with a warning.
+
+    Raises
+    ------
+    ValueError
+        No track of the section has activations, or their width is not the label count.
     """
     reference: list[str] = []
     estimate: list[str] = []
     scored, failed = [], []
     for track in section.track_ids:
-        try:
-            audio = decode_audio(str(truth.at[track, "audio_path"]), max_duration_s=max_duration_s)
-        except AudioDecodeError as exc:
+        _, probabilities = track_activations(activations, track)
+        if not len(probabilities):
             failed.append(track)
-            warn(f"patch-level scores: track {track!r} skipped: {exc}")
             continue
-        probabilities = scorer(audio.samples)
+        if probabilities.shape[1] != len(section.labels):
+            raise ValueError(f"{activations.directory}: track {track!r} has {probabilities.shape[1]} scores per "
+                             f"patch; expected {len(section.labels)} (one per label of the tags table)")
         estimate.extend(section.labels[i] for i in np.argmax(probabilities, axis=1))
         reference.extend([str(truth.at[track, label_key])] * len(probabilities))
         scored.append(track)
+    if failed:
+        warn(f"patch-level scores: {len(failed)} track(s) have no activations, skipped: {failed[:5]}")
     if not scored:
-        raise ValueError(f"patch-level scores: none of the {len(section.track_ids)} tracks could be decoded")
+        raise ValueError(f"patch-level scores: none of the {len(section.track_ids)} tracks has rows in "
+                         f"{activations.directory}")
     metrics = {"n_tracks": len(scored), **classification.evaluate(reference, estimate, section.labels)}
     return Section(f"{section.name}_patch", metrics, scored, failed, section.labels)
 
@@ -272,3 +307,111 @@ def run_metrics(sections: Sequence[Section]) -> dict[str, Any]:
 def missing_ids(sections: Sequence[Section]) -> Mapping[str, list[str]]:
     """``{section: [track_id, ...]}`` of ground-truth tracks without a prediction."""
     return {s.name: s.missing for s in sections if s.missing}
+
+
+def misclassified(sections: Sequence[Section]) -> Mapping[str, list[dict[str, Any]]]:
+    """``{section: [{track_id, reference, estimate}, ...]}`` of the track-level decisions that are wrong."""
+    return {s.name: s.misclassified for s in sections if s.misclassified}
+
+
+# ---------------------------------------------------------------------------------------------- whole runs
+
+DEFAULT_FRAME_RATE = 100.0
+"""Frames per second (10 ms, the MIREX frame hop) when neither config nor predictions give one."""
+
+HEADLINE = (
+    "genre.accuracy", "genre.recall_macro", "genre.precision_macro", "genre.f1_macro",
+    "genre_patch.accuracy", "genre_patch.recall_macro", "genre_patch.f1_macro",
+    "tagging.roc_auc_macro", "tagging.pr_auc_macro", "tagging.roc_auc_micro", "tagging.pr_auc_micro",
+    "tagging.f1_macro", "tagging.f1_micro",
+    "chords.wcsr.majmin", "chords.track_mean.majmin", "chords.wcsr.mirex", "chords.wcsr.seg",
+    "chords.frame.recall_macro",
+    "instruments.frame.f1_macro", "instruments.frame.f1_micro", "instruments.segment.f1_macro",
+    "coverage.evaluated_tracks",
+)
+"""Columns of the results table, in order (those no run has are left out)."""
+
+
+@dataclass
+class RunEvaluation:
+    """One scored run: its artefacts, its sections and the frame rate of its time-based scores."""
+
+    run: RunArtefacts
+    sections: list[Section]
+    frame_rate: float | None = None
+    dataset: str = ""  # the data set it was scored on (shown in the results table)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """``{section: metrics, ..., "coverage": ...}`` (see :func:`scoring.run_metrics`)."""
+        return run_metrics(self.sections)
+
+    def section(self, name: str) -> Section | None:
+        """The section called ``name``, or None."""
+        return next((s for s in self.sections if s.name == name), None)
+
+
+def frame_rate(cfg: EvaluateConfig, run: RunArtefacts) -> float:
+    """Frames per second of the run's time-based scores: ``evaluate.frame_rate``, else the model's
+    as inference recorded it (``autotag.timebase``), else :data:`DEFAULT_FRAME_RATE` with a warning."""
+    if cfg.frame_rate is not None:
+        return float(cfg.frame_rate)
+    recorded = run.timebase.get("frame_rate")
+    if recorded:
+        return float(recorded)
+    warn(f"run {run.run_id!r}: no evaluate.frame_rate and no frame rate recorded with the predictions; "
+         f"frame-level chord and instrument scores use {DEFAULT_FRAME_RATE:g} frames/s")
+    return DEFAULT_FRAME_RATE
+
+
+def _patch_section(run: RunArtefacts, tags: Section, truth: pd.DataFrame) -> Section | None:
+    """Patch-level scores from the run's activations, or None (with a warning) without them."""
+    activations = run.tables.get("activations")
+    if activations is None:
+        warn(f"run {run.run_id!r}: no activations table; patch-level scores skipped (they are written by "
+             "pipelines.infer with evaluate.patch_level=true or infer.activations=true)")
+        return None
+    return score_patches(tags, truth, tags.name, activations)
+
+
+def evaluate_run(truth: pd.DataFrame, run: RunArtefacts, cfg: EvaluateConfig) -> RunEvaluation:
+    """Score every prediction table of ``run`` against ``truth`` (the split's manifest rows).
+
+    Reads tables only: no model is loaded and no audio decoded.
+
+    Parameters
+    ----------
+    truth
+        :func:`autotag.evaluate.scoring.split_truth` of the manifest.
+    run
+        :func:`autotag.evaluate.artefacts.load_run`.
+    cfg
+        ``evaluate`` options (split, threshold, patch level, frame rate).
+    """
+    result = RunEvaluation(run, [])
+    tags = score_tags(truth, run, cfg.split, cfg.threshold) if "tags" in run.tables else None
+    if tags is not None:
+        result.sections.append(tags)
+        patches = _patch_section(run, tags, truth) if cfg.patch_level and tags.name != "tagging" else None
+        result.sections.extend([patches] if patches is not None else [])
+    timed = {"chords", "instruments"} & set(run.tables)
+    if timed:
+        result.frame_rate = frame_rate(cfg, run)
+    if "chords" in run.tables:
+        result.sections.append(score_chords(truth, run, cfg.split, result.frame_rate))
+    if "instruments" in run.tables:
+        result.sections.append(score_instruments(truth, run, cfg.split, result.frame_rate))
+    return result
+
+
+def results_frame(evaluations: Sequence[RunEvaluation]) -> pd.DataFrame:
+    """Runs x headline metrics (:data:`HEADLINE`), with each run's model and data set, like the
+    tutorial's results table."""
+    long = tables.metrics_table({e.run.run_id: e.metrics for e in evaluations})
+    present = set(long.loc[long["label"] == tables.ALL_LABELS, "metric"])
+    wide = tables.results_table(long, [m for m in HEADLINE if m in present])
+    models = {e.run.run_id: e.run.model_name for e in evaluations}
+    wide.insert(1, "model", wide["run_id"].map(models))
+    wide.insert(2, "dataset", wide["run_id"].map({e.run.run_id: e.dataset for e in evaluations}))
+    order = {e.run.run_id: i for i, e in enumerate(evaluations)}
+    return wide.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)

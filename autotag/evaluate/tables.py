@@ -42,7 +42,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autotag.evaluate.common import atomic_write_bytes, to_jsonable, warn
+from autotag.evaluate.common import to_jsonable, warn
+from autotag.storage import atomic_write_bytes
 
 SCHEMA = pa.schema([("run_id", pa.string()), ("metric", pa.string()), ("label", pa.string()),
                     ("value", pa.float64())])

@@ -14,7 +14,7 @@ gives only that model an error row.
 Output columns: ``track_id``, ``audio_path``, ``duration_s`` for the track, then per model
 ``<name>.status``, ``<name>.error``, ``<name>.scores``, ``<name>.segments``,
 ``<name>.activations`` (and ``<name>.embedding`` when asked). :func:`model_batch` cuts out one
-model's columns under the plain names :func:`autotag.infer.tables.output_tables` reads.
+model's columns under the plain names :func:`autotag.infer.rows.output_tables` reads.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from autotag.data.audio import AudioDecodeError, DecodedAudio
-from autotag.memory import reuse_freed_memory
 from autotag.infer.predictor import TrackPredictor, load_audio
+from autotag.memory import reuse_freed_memory
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 PER_MODEL = ("status", "error", "scores", "segments", "activations", "embedding")
@@ -74,9 +74,6 @@ class BatchPredictor:
         self.decode_ahead = decode_threads
         self.predictors = {name: TrackPredictor(str(path), max_duration_s=max_duration_s, **options)
                            for name, path in checkpoints.items()}
-        rates = {name: p.sample_rate for name, p in self.predictors.items()}
-        if len(set(rates.values())) > 1:
-            raise ValueError(f"the models expect different sample rates {rates}; one decode cannot feed them all")
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         track_ids = self._track_ids(batch)

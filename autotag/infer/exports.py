@@ -7,33 +7,29 @@ names by construction (letters, digits, ``_`` and ``-``).
 
 from __future__ import annotations
 
-import typing
-
 import csv
 import io
 import json
-import os
+import typing
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from autotag.config import ExportKind
+from autotag.layout import exports_dir
+from autotag.predictions import read_table
+from autotag.storage import atomic_write_bytes
 
 EXPORTS = typing.get_args(ExportKind)
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_bytes(path, text.encode())
 
 
 def _rows(root: Path, table: str, run_id: str) -> list[dict[str, Any]]:
-    directory = root / table / run_id
-    return [r for f in sorted(directory.glob("part-*.parquet")) for r in pq.read_table(f).to_pylist()]
+    found = read_table(root, table, run_id)
+    return found.frame.to_dict("records") if found is not None else []
 
 
 def _segments_by_track(rows: list[dict[str, Any]], column: str) -> dict[str, list[dict[str, Any]]]:
@@ -59,7 +55,7 @@ def export_run(root: str | Path, run_id: str, kinds: tuple[str, ...] | list[str]
     if unknown:
         raise ValueError(f"unknown export(s) {unknown}; known: {EXPORTS}")
     root = Path(root)
-    out = root / "exports" / run_id
+    out = exports_dir(root, run_id)
     tracks = {r["track_id"]: r for r in _rows(root, "tracks", run_id) if r["status"] == "ok"}
     chords = _segments_by_track(_rows(root, "chords", run_id), "chord")
     instruments = _segments_by_track(_rows(root, "instruments", run_id), "instrument")
@@ -92,7 +88,8 @@ def export_run(root: str | Path, run_id: str, kinds: tuple[str, ...] | list[str]
     if "csv" in kinds and tags:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["track_id"] + [f"tag_{i}" for i in range(1, top_k + 1)] + [f"score_{i}" for i in range(1, top_k + 1)])
+        ranks = range(1, top_k + 1)
+        writer.writerow(["track_id"] + [f"tag_{i}" for i in ranks] + [f"score_{i}" for i in ranks])
         for track_id in sorted(tags):
             best = sorted(tags[track_id], key=lambda t: t["rank"])[:top_k]
             writer.writerow([track_id] + [t["tag"] for t in best] + [f"{t['score']:.4f}" for t in best])

@@ -21,9 +21,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from autotag import errors
-from autotag.data.adapters.common import is_uri, track_id_from_path
+from autotag.data.adapters.common import track_id_from_path
 from autotag.data.audio import AUDIO_EXTENSIONS
 from autotag.data.catalogue import FolderScan, classify, scan_folder
+from autotag.storage import is_uri
 
 ROWS_SCHEMA = pa.schema([("track_id", pa.string()), ("audio_path", pa.string())])
 log = logging.getLogger("autotag.infer")
@@ -82,7 +83,8 @@ def unique_ids(relative_paths: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     for i in ids:
         seen[i] = seen.get(i, 0) + 1
-    return [i if seen[i] == 1 else f"{i}-{hashlib.sha1(p.encode()).hexdigest()[:8]}" for i, p in zip(ids, relative_paths)]
+    return [i if seen[i] == 1 else f"{i}-{hashlib.sha1(p.encode()).hexdigest()[:8]}"
+            for i, p in zip(ids, relative_paths)]
 
 
 def _listing(source: str) -> tuple[list[str], list[str], FolderScan]:

@@ -8,7 +8,7 @@ Track-level models (genre, tags) give one score per label: the ``mean`` (default
 ``max`` of the patch probabilities; patches are cut and run in batches, so memory stays
 bounded whatever the track length. Frame-level models (chords, instruments) run over
 overlapping windows stitched into one frame sequence (:mod:`autotag.infer.frames`), then
-decode it into segments (:mod:`autotag.infer.decode`): Viterbi-smoothed chords, or
+decode it into segments (:mod:`autotag.infer.segments`): Viterbi-smoothed chords, or
 thresholded instrument activity. On request each track also gets its embedding (mean of
 the penultimate layer over patches or frames) and its activations (patch or frame
 probabilities with their times, for tag-o-grams).
@@ -17,7 +17,6 @@ probabilities with their times, for tag-o-grams).
 from __future__ import annotations
 
 import typing
-
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ import torch
 from autotag.config import Aggregate
 from autotag.data.audio import DecodedAudio, decode_audio
 from autotag.data.patches import patch_starts
-from autotag.infer.decode import activity_segments, chord_segments
 from autotag.infer.frames import stitched_frames, track_frame_times
-from autotag.train import checkpoint
+from autotag.infer.segments import activity_segments, chord_segments
+from autotag.models import checkpoint
 
 AGGREGATES = typing.get_args(Aggregate)
 
@@ -64,12 +63,15 @@ class TrackPredictor:
         Median-filter width (frames) for instrument activity.
     embeddings, activations
         Also return each track's embedding / its patch or frame probabilities.
+    patch_activations
+        Return the patch probabilities of a track-level model (genre, tags) even without
+        ``activations``: evaluation's patch-level scores and tag-o-gram read them.
     """
 
     def __init__(self, checkpoint_dir: str, patch_batch_size: int = 64, aggregate: str = "mean",
                  max_duration_s: float | None = 3600.0, device: str | None = None, num_threads: int | None = None,
                  chord_switch_penalty: float = 5.0, smooth_frames: int = 1, embeddings: bool = False,
-                 activations: bool = False):
+                 activations: bool = False, patch_activations: bool = False):
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate {aggregate!r} not in {AGGREGATES}")
         if num_threads:
@@ -86,7 +88,7 @@ class TrackPredictor:
         self.chord_switch_penalty = chord_switch_penalty
         self.smooth_frames = smooth_frames
         self.want_embeddings = embeddings
-        self.want_activations = activations
+        self.want_activations = activations or (patch_activations and not self.task.frame_level)
         frontend = self.model.frontend
         self.sample_rate = frontend.sample_rate
         self.patch_samples, self.hop_samples = frontend.patch_samples, frontend.patch_hop_samples
@@ -105,7 +107,7 @@ class TrackPredictor:
         for first in range(0, len(all_starts), self.patch_batch_size):
             chunk_starts = all_starts[first : first + self.patch_batch_size]
             embedding = self.model.embed_patches(track, chunk_starts.tolist(), self.patch_samples)
-            probs.append(self.task.probabilities(self.model.head(embedding)).cpu().numpy())
+            probs.append(self.model.head.probabilities(self.model.head(embedding).float()).cpu().numpy())
             if self.want_embeddings:
                 embeds.append(embedding.float().cpu().numpy())
             starts.append(chunk_starts / self.sample_rate)
@@ -125,7 +127,7 @@ class TrackPredictor:
     @torch.no_grad()
     def _run_windows(self, windows: np.ndarray) -> np.ndarray:
         embedding = self.model.embed(torch.from_numpy(windows).to(self.device))
-        probs = self.task.probabilities(self.model.head(embedding)).cpu().numpy()
+        probs = self.model.head.probabilities(self.model.head(embedding).float()).cpu().numpy()
         if self.want_embeddings:  # carry the embedding through the stitching as extra columns
             return np.concatenate([probs, embedding.float().cpu().numpy()], axis=-1)
         return probs

@@ -9,6 +9,7 @@ frame_multiclass    ``(B, T, K)``               softmax over K   one-hot of the 
 frame_multilabel    ``(B, T, K)``               sigmoid          ``probability >= threshold``
 ==================  ==========================  ===============  ================================
 
+The kinds and their rules are stated in :mod:`autotag.data.tasks`.
 The head is one ``Linear(embedding_dim → K)`` applied to the last axis, so the same layer
 serves track-level ``(B, D)`` and frame-level ``(B, T, D)`` embeddings; the kind fixes how
 its logits are read (losses: cross-entropy on logits for the multi-class kinds, binary
@@ -17,25 +18,16 @@ cross-entropy with logits for the multi-label kinds).
 
 from __future__ import annotations
 
-import typing
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from autotag.config import TaskKind
+from autotag.data.tasks import TASK_KINDS, KindRules, check_task_kind
 
-TASK_KINDS = typing.get_args(TaskKind)
-
-
-def check_task_kind(kind: str) -> str:
-    """Return ``kind`` if it is one of :data:`TASK_KINDS`, else raise ``ValueError``."""
-    if kind not in TASK_KINDS:
-        raise ValueError(f"unknown task kind {kind!r}; known: {list(TASK_KINDS)}")
-    return kind
+__all__ = ["TASK_KINDS", "Head", "check_task_kind"]
 
 
-class Head(nn.Linear):
+class Head(nn.Linear, KindRules):
     """``Linear(in_features → num_outputs)`` on the last axis, read according to ``kind``.
 
     Parameters
@@ -61,16 +53,6 @@ class Head(nn.Linear):
         super().__init__(in_features, num_outputs)
         self.kind = check_task_kind(kind)
         self.leaky_logits = leaky_logits
-
-    @property
-    def frame_level(self) -> bool:
-        """Whether the logits have a time axis."""
-        return self.kind.startswith("frame_")
-
-    @property
-    def multilabel(self) -> bool:
-        """Whether outputs are independent (sigmoid) rather than exclusive (softmax)."""
-        return self.kind.endswith("multilabel")
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         logits = super().forward(embedding)

@@ -24,9 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from autotag.data.tasks import check_task_kind
 from autotag.models.backends import BackEnd
 from autotag.models.frontends import FrontEnd
-from autotag.models.heads import Head, check_task_kind
+from autotag.models.heads import Head
 from autotag.models.registry import BACKENDS, FRONTENDS
 
 
@@ -40,7 +41,7 @@ class AutotagModel(nn.Module):
     num_outputs
         Classes or tags.
     task
-        One of :data:`autotag.models.heads.TASK_KINDS`; ``None``: ``"multiclass"`` for a
+        One of :data:`autotag.data.tasks.TASK_KINDS`; ``None``: ``"multiclass"`` for a
         track-level back-end, ``"frame_multiclass"`` for a frame-level one.
 
     Raises

@@ -13,19 +13,20 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from contextlib import nullcontext
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from autotag.data.tasks import Task
 from autotag.memory import reuse_freed_memory
-from autotag.train import checkpoint
+from autotag.models import checkpoint
+from autotag.train import losses
 from autotag.train.early_stopping import EarlyStopping
 from autotag.train.patch_cache import PatchCache
-from autotag.train.tasks import Task
 from autotag.train.transfer import freeze, initialise_from
 
 log = logging.getLogger("autotag.train")
@@ -58,12 +59,12 @@ def run_epoch(model, batches, task: Task, device, optimizer=None, amp: bool = Fa
             audio, target = batch["audio"].to(device), batch["target"].to(device)
             with _autocast(device, amp):
                 logits = model(audio)
-            loss = task.loss(logits, target)
+            loss = losses.loss(task, logits, target)
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-            hits, decided = task.correct(logits.detach(), target)
+            hits, decided = losses.correct(task, logits.detach(), target)
             loss_sum += float(loss.detach()) * len(audio)
             correct += float(hits)
             decisions += float(decided)
@@ -134,7 +135,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         cache = caches.get(split)
         if cache is not None and cache.ready:
             return cache.batches(hp["batch_size"], seed)
-        shuffle = {} if seed is None else {"local_shuffle_buffer_size": hp["shuffle_buffer"], "local_shuffle_seed": seed}
+        shuffle = ({} if seed is None
+                   else {"local_shuffle_buffer_size": hp["shuffle_buffer"], "local_shuffle_seed": seed})
         stream = shards[split].iter_torch_batches(batch_size=hp["batch_size"], drop_last=False,
                                                   device="cpu" if cache is not None else "auto", **shuffle)
         return stream if cache is None else cache.recording(stream)

@@ -15,7 +15,7 @@ import numpy as np
 from autotag import SAMPLE_RATE
 from autotag.data.audio import decode_flac
 from autotag.data.patches import cut_patches, patch_starts
-from autotag.train.tasks import Task
+from autotag.data.tasks import Task
 
 
 def patch_targets(task: Task, labels: dict[str, Any], track_id: str, starts: np.ndarray,

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autotag.errors import ConfigError
-from autotag.evaluate.common import atomic_write_bytes
+from autotag.storage import atomic_write_bytes
 
 RESULTS_NAME = "results"
 # Fixed columns; test metrics follow as ``test_<metric>`` (float64), in the order first seen.
@@ -202,7 +202,8 @@ def markdown(rows: Sequence[Mapping[str, Any]], title: str, best_run_id: str | N
             lines.append(f"| {name} | error: {str(row.get('error') or '')[:120]} |" + " |" * (len(head) - 2))
             continue
         marks = ["**" if row.get(t) is not None and row.get(t) == best[t] else "" for t in tests]
-        cells = [name, *(f"{m}{_number(row.get(t), '.4f')}{m}" for t, m in zip(tests, marks)), _number(row["val_loss"], ".4f"),
+        cells = [name, *(f"{m}{_number(row.get(t), '.4f')}{m}" for t, m in zip(tests, marks)),
+                 _number(row["val_loss"], ".4f"),
                  _number(row["val_accuracy"], ".4f"), f"{row['params']:,}",
                  f"{row['epochs_run']} (ep {row['best_epoch']})", f"{row['epoch_seconds']:.1f} s",
                  f"{row['samples_per_s']:,.0f}"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 from torch import nn
 
-from autotag.train import checkpoint
+from autotag.models import checkpoint
 
 log = logging.getLogger("autotag.train")
 

@@ -28,8 +28,8 @@ job, is tests/e2e/test_job_submit.py's):
 from __future__ import annotations
 
 import json
-import shutil
 import os
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -41,7 +41,7 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-from tests.e2e.ray_nodes import BIN, REPO, Node, free_port, short_temp_dir
+from tests.e2e.ray_nodes import BIN, REPO, Node, free_port, short_temp_dir  # noqa: E402
 
 RUN_ID = "multinode"
 NODE_CPUS = 3          # on each node
@@ -207,7 +207,7 @@ def trained(cluster, sharded):
 @pytest.fixture(scope="module")
 def inferred(cluster, trained):
     """Infer on the worker node only, and SIGKILL that node once the first part is written."""
-    tracks_dir = cluster.root / "predictions" / "tracks" / RUN_ID
+    tracks_dir = cluster.root / "predictions" / "tracks" / f"run_id={RUN_ID}"
     with cluster.head_cpus_held() as release_head:
         job = cluster.submit("infer", "infer.num_actors=2", "infer.cpus_per_actor=1",
                              "infer.tracks_per_batch=1", "infer.rows_per_file=4")
@@ -272,7 +272,7 @@ def test_infer_job_survives_losing_the_worker_node(cluster, inferred):
     assert duckdb.sql(f"SELECT count(*) FROM {manifest} m JOIN {tracks} t USING (track_id)").fetchall()[0][0] == TRACKS
     assert duckdb.sql(f"SELECT status, count(*) FROM {tracks} GROUP BY 1 ORDER BY 1").fetchall() == [
         ("error", 2), ("ok", TRACKS - 2)]
-    tags = f"read_parquet('{cluster.root}/predictions/tags/{RUN_ID}/*.parquet')"
+    tags = f"read_parquet('{cluster.root}/predictions/tags/run_id={RUN_ID}/*.parquet')"
     assert duckdb.sql(f"SELECT count(*), count(DISTINCT (track_id, tag)) FROM {tags}").fetchall()[0] == (600, 600)
 
 

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from autotag.data.tasks import Task
 from autotag.infer.predictor import TrackPredictor
-from autotag.models import build_model
-from autotag.train import checkpoint
+from autotag.models import build_model, checkpoint
 from autotag.train.loop import run_epoch
-from autotag.train.tasks import Task
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

@@ -26,10 +26,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from autotag import predictions
+from autotag.data.tasks import Task
 from autotag.infer.inputs import track_rows
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.models import build_model, checkpoint
 from pipelines import infer, shard
 from pipelines.common import cli, load_config
 from tests.audio_corpus import FORMATS, encode, tone, write_format
@@ -190,8 +190,8 @@ def test_decoding_each_file_alone_gives_its_expected_outcome(corpus):
 
 
 def _tracks_table(root: Path, run_id: str) -> list[tuple]:
-    table = pq.read_table(root / "predictions" / "tracks" / run_id)
-    columns = [table.column(c).to_pylist() for c in ("track_id", "audio_path", "status", "error")]
+    frame = predictions.read_table(root / "predictions", "tracks", run_id).frame
+    columns = [frame[c].tolist() for c in ("track_id", "audio_path", "status", "error")]
     return sorted(zip(*columns, strict=True))
 
 

@@ -23,9 +23,8 @@ import soundfile as sf
 import torch
 
 from autotag.data.chords import CHORD_LABELS
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.data.tasks import Task
+from autotag.models import build_model, checkpoint
 from pipelines import infer
 from pipelines.common import load_config
 
@@ -78,8 +77,8 @@ def many_tracks(tmp_path_factory) -> Path:
 
 
 def _tracks(root: Path, run_id: str) -> list[tuple[str, str]]:
-    return duckdb.sql(f"SELECT track_id, status FROM read_parquet('{root}/predictions/tracks/{run_id}/*.parquet') "
-                      "ORDER BY track_id").fetchall()
+    parts = f"{root}/predictions/tracks/run_id={run_id}/*.parquet"
+    return duckdb.sql(f"SELECT track_id, status FROM read_parquet('{parts}') ORDER BY track_id").fetchall()
 
 
 def test_folder_input_every_file_once_with_error_rows_and_extras(ray_session, catalogue):
@@ -90,12 +89,12 @@ def test_folder_input_every_file_once_with_error_rows_and_extras(ray_session, ca
     assert {t for t, s in rows if s == "error"} == {"broken", "empty"}
     assert result["tracks_ok"] == N_GOOD and result["exports"] == {"jams": N_GOOD, "csv": 1}
     pred = catalogue / "predictions"
-    tags = pq.read_table(pred / "tags" / "folder").to_pandas()
+    tags = pq.read_table(pred / "tags" / "run_id=folder").to_pandas()
     assert len(tags) == 3 * N_GOOD and (tags.groupby("track_id")["predicted"].sum() <= 2).all()
     assert tags[tags["tag"] == "piano"].eval("predicted == (rank <= 2)").all()  # threshold 0: only top-k limits
-    embeddings = pq.read_table(pred / "embeddings" / "folder")
+    embeddings = pq.read_table(pred / "embeddings" / "run_id=folder")
     assert embeddings.num_rows == N_GOOD and len(embeddings.column("embedding")[0]) == 64
-    activations = pq.read_table(pred / "activations" / "folder").to_pandas()
+    activations = pq.read_table(pred / "activations" / "run_id=folder").to_pandas()
     assert set(activations["track_id"]) == set(tags["track_id"]) and len(activations["scores"].iloc[0]) == 3
     assert (pred / "exports" / "folder" / "top_tags.csv").read_text().count("\n") == N_GOOD + 1
 
@@ -118,7 +117,7 @@ def test_killed_actor_loses_and_duplicates_nothing(ray_session, catalogue, many_
     """SIGKILL the predictor actor once it has delivered its first part; Ray restarts it and
     the run still writes every track exactly once."""
     before = set(_predictor_pids())
-    parts = catalogue / "predictions" / "tracks" / "killed"
+    parts = catalogue / "predictions" / "tracks" / "run_id=killed"
     killed = []
 
     def kill_the_predictor():
@@ -151,7 +150,7 @@ def test_crash_then_rerun_gives_every_track_exactly_once(catalogue, many_tracks,
     args = [sys.executable, "-m", "pipelines.infer", f"paths.root={tmp_path}", "run_id=crash",
             f"infer.checkpoint={catalogue / 'ckpt'}", f"infer.input={music}",
             "runtime.progress_bars=false", "infer.rows_per_file=2", "infer.tracks_per_batch=1", "runtime.num_cpus=2"]
-    parts = tmp_path / "predictions" / "tracks" / "crash"
+    parts = tmp_path / "predictions" / "tracks" / "run_id=crash"
     process = subprocess.Popen(args, cwd=REPO, env=env, start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
@@ -166,11 +165,11 @@ def test_crash_then_rerun_gives_every_track_exactly_once(catalogue, many_tracks,
     rows = _tracks(tmp_path, "crash")
     assert len(rows) == len({t for t, _ in rows}) == N_MANY + 1
     assert [t for t, s in rows if s == "error"] == ["broken"]
-    tags = duckdb.sql(f"SELECT track_id, count(*) FROM read_parquet('{tmp_path}/predictions/tags/crash/*.parquet') "
+    parts = f"{tmp_path}/predictions/tags/run_id=crash/*.parquet"
+    tags = duckdb.sql(f"SELECT track_id, count(*) FROM read_parquet('{parts}') "
                       "GROUP BY track_id HAVING count(*) != 3").fetchall()
     assert tags == []
-    assert duckdb.sql(f"SELECT count(DISTINCT track_id) FROM read_parquet('{tmp_path}/predictions/tags/crash/*.parquet')"
-                      ).fetchall() == [(N_MANY,)]
+    assert duckdb.sql(f"SELECT count(DISTINCT track_id) FROM read_parquet('{parts}')").fetchall() == [(N_MANY,)]
 
 
 def test_several_models_in_one_pass_each_write_their_own_run_and_resume(ray_session, catalogue):
@@ -189,18 +188,18 @@ def test_several_models_in_one_pass_each_write_their_own_run_and_resume(ray_sess
     for run_id in ("multi-tags", "multi-chords"):
         rows = _tracks(catalogue, run_id)
         assert len(rows) == len({t for t, _ in rows}) == N_GOOD + 2
-    assert pq.read_table(pred / "tags" / "multi-tags").num_rows == 3 * N_GOOD
-    segments = pq.read_table(pred / "chords" / "multi-chords").to_pandas()
+    assert pq.read_table(pred / "tags" / "run_id=multi-tags").num_rows == 3 * N_GOOD
+    segments = pq.read_table(pred / "chords" / "run_id=multi-chords").to_pandas()
     assert segments["track_id"].nunique() == N_GOOD and set(segments["chord"]) <= set(CHORD_LABELS)
-    meta = pq.read_schema(next((pred / "chords" / "multi-chords").glob("part-*.parquet"))).metadata
+    meta = pq.read_schema(next((pred / "chords" / "run_id=multi-chords").glob("part-*.parquet"))).metadata
     assert json.loads(meta[b"autotag.labels"]) == list(CHORD_LABELS)
 
     # A crash after the tags part of a batch landed but before its chords part: the re-run tags
     # those tracks again for chords only, and no run holds a track twice.
-    last = max((pred / "tracks" / "multi-chords").glob("part-*.parquet"))
+    last = max((pred / "tracks" / "run_id=multi-chords").glob("part-*.parquet"))
     lost = set(pq.read_table(last).column("track_id").to_pylist())
     for table in ("tracks", "chords"):
-        (pred / table / "multi-chords" / last.name).unlink(missing_ok=True)
+        (pred / table / "run_id=multi-chords" / last.name).unlink(missing_ok=True)
     again = infer.run(_cfg(catalogue, "multi", models))
     assert again["runs"]["chords"]["tracks_ok"] + again["runs"]["chords"]["tracks_error"] == len(lost)
     assert again["runs"]["tags"]["tracks_ok"] + again["runs"]["tags"]["tracks_error"] == 0

@@ -14,7 +14,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from autotag.infer.tables import TAGS_SCHEMA, TRACKS_SCHEMA
+from autotag.predictions import TAGS_SCHEMA, TRACKS_SCHEMA
 from pipelines import evaluate, infer, shard, train
 from pipelines.common import load_config
 
@@ -71,7 +71,8 @@ def test_prediction_tables_follow_the_schema_with_every_track_once(run):
     assert set(errors) == {"corrupt-00000", "corrupt-00001"}
     assert "does not exist" in errors["corrupt-00000"]["error"]
     assert "not a readable audio file" in errors["corrupt-00001"]["error"]
-    labels = json.loads(pq.read_schema(next(Path(run["infer"]["tags_dir"]).glob("*.parquet"))).metadata[b"autotag.labels"])
+    first = next(Path(run["infer"]["tags_dir"]).glob("*.parquet"))
+    labels = json.loads(pq.read_schema(first).metadata[b"autotag.labels"])
     assert len(labels) == 10
     assert Path(root).is_dir()
 

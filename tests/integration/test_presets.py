@@ -69,7 +69,8 @@ def _viterbi_beats_argmax(cfg) -> None:
     counts = {0.0: 0, cfg.infer.chord_switch_penalty: 0}
     hits = dict.fromkeys(counts, 0)
     frames = 0
-    for path, segments in zip(table.loc[table.split == "test", "audio_path"], table.loc[table.split == "test", "chords"]):
+    test = table.loc[table.split == "test"]
+    for path, segments in zip(test["audio_path"], test["chords"]):
         times, probs = predictor.frame_probabilities(decode_audio(path).samples)
         reference = reference_frames(segments, times)
         frames += int((reference != chords.EXCLUDED_INDEX).sum())
@@ -79,7 +80,8 @@ def _viterbi_beats_argmax(cfg) -> None:
             counts[penalty] += len(estimate)
             labels = np.full(len(times), -1)
             for seg in estimate:
-                labels[(times >= seg["start_s"]) & (times < seg["end_s"] + 1e-9)] = chords.CHORD_LABELS.index(seg["label"])
+                inside = (times >= seg["start_s"]) & (times < seg["end_s"] + 1e-9)
+                labels[inside] = chords.CHORD_LABELS.index(seg["label"])
             hits[penalty] += int(((labels == reference) & (reference != chords.EXCLUDED_INDEX)).sum())
     raw, smooth = 0.0, cfg.infer.chord_switch_penalty
     assert counts[smooth] < counts[raw], counts
@@ -87,7 +89,7 @@ def _viterbi_beats_argmax(cfg) -> None:
 
 
 def reference_frames(segments, times):
-    from autotag.train.tasks import Task, vocabulary_for
+    from autotag.data.tasks import Task, vocabulary_for
 
     task = Task("frame_multiclass", "chords", vocabulary_for("frame_multiclass", "chords", []))
     return task.encode_frames({"chords": list(segments)}, times)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from autotag.data import shards
 from autotag.errors import InputError
 from pipelines import shard, train
 from pipelines.common import load_config
@@ -40,7 +41,7 @@ def test_patch_cache_estimate_counts_the_patches_of_the_index(sharded):
     task = train.task_for(sharded)
     model = train.build_model("lms_conv2d", "autopool", task.num_outputs)
     frontend = model.frontend
-    rows = train.patch_dataset(train.shard_files(sharded.paths.shards, "train"), task, model, shuffle=False).count()
+    rows = train.patch_dataset(shards.split_shards(sharded.paths.shards, "train"), task, model, shuffle=False).count()
     assert train.patch_bytes(sharded.paths.shards, ("train",), frontend.patch_samples,
                              frontend.patch_hop_samples) == rows * frontend.patch_samples * 4
     assert train.cache_patches(sharded, model)  # a few MiB: cached
@@ -51,8 +52,8 @@ def test_patch_cache_estimate_counts_the_patches_of_the_index(sharded):
 def test_training_reads_shards_from_a_filesystem_uri(sharded):
     task = train.task_for(sharded)
     model = train.build_model("lms_conv2d", "autopool", task.num_outputs)
-    local = train.shard_files(sharded.paths.shards, "train")
-    uris = train.shard_files(f"file://{sharded.paths.shards}", "train")
+    local = shards.split_shards(sharded.paths.shards, "train")
+    uris = shards.split_shards(f"file://{sharded.paths.shards}", "train")
     assert uris == [f"file://{path}" for path in local] and len(local) > 1
     rows = train.patch_dataset(uris, task, model, shuffle=False, keep_ids=True).to_pandas()
     assert sorted(rows["patch_id"]) == sorted(train.patch_dataset(local, task, model, shuffle=False,
@@ -61,7 +62,7 @@ def test_training_reads_shards_from_a_filesystem_uri(sharded):
     assert train.patch_bytes(f"file://{sharded.paths.shards}", ("train",), frontend.patch_samples,
                              frontend.patch_hop_samples) == len(rows) * frontend.patch_samples * 4
     with pytest.raises(InputError, match="no test shards"):
-        train.shard_files(f"file://{sharded.paths.root}", "test")
+        shards.split_shards(f"file://{sharded.paths.root}", "test")
 
 
 def test_every_patch_is_seen_once_per_epoch_across_two_workers(sharded, tmp_path):
@@ -70,7 +71,7 @@ def test_every_patch_is_seen_once_per_epoch_across_two_workers(sharded, tmp_path
 
     task = train.task_for(sharded)
     model = train.build_model("lms_conv2d", "autopool", task.num_outputs)
-    files = train.shard_files(sharded.paths.shards, "train")
+    files = shards.split_shards(sharded.paths.shards, "train")
     dataset = train.patch_dataset(files, task, model, shuffle=True, keep_ids=True)
     expected = sorted(dataset.to_pandas()["patch_id"])
     TorchTrainer(_record_patch_ids, train_loop_config={"out": str(tmp_path)}, datasets={"train": dataset},

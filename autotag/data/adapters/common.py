@@ -13,9 +13,10 @@ from typing import Any
 import pyarrow as pa
 
 from autotag.data import manifest, splits
-from autotag.data.audio import AUDIO_EXTENSIONS, is_uri
+from autotag.data.audio import AUDIO_EXTENSIONS
 from autotag.data.chords import reduce_to_majmin
 from autotag.data.splits import SplitSpec
+from autotag.storage import is_uri
 
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_\-]")
 

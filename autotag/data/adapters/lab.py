@@ -12,7 +12,9 @@ Chord labels are reduced to the 25-class vocabulary of :mod:`autotag.data.chords
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,25 @@ from autotag.data.adapters.common import audio_files, finish, reading, segment, 
 from autotag.data.splits import SplitSpec
 
 KINDS = ("chords", "instruments")
+
+
+def lab_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str, list[str]]]:
+    """The segment lines of a ``.lab`` file: ``(line number, line, whitespace-split fields)``.
+
+    The one reader of the format: blank lines and ``#`` comments are skipped; callers check
+    the fields (:func:`read_lab` for manifests, :func:`autotag.evaluate.chords.load_lab` for
+    mir_eval references).
+
+    Raises
+    ------
+    ValueError
+        The file is not UTF-8 text or cannot be read (``<name>: not UTF-8 text ...``).
+    """
+    with reading(Path(path)):
+        text = Path(path).read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            yield number, line, line.split()
 
 
 def read_lab(path: str | Path, *, chords: bool = True) -> list[dict[str, Any]]:
@@ -43,19 +64,14 @@ def read_lab(path: str | Path, *, chords: bool = True) -> list[dict[str, Any]]:
     """
     path = Path(path)
     items = []
-    with reading(path):
-        text_lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(text_lines, start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        fields = text.split(None, 2)
+    for number, line, fields in lab_lines(path):
         where = f"{path.name} line {number}"
-        if len(fields) != 3:
+        if len(fields) < 3:
             raise ValueError(f"{where}: expected '<start_s> <end_s> <label>', got {len(fields)} field(s)")
-        if len(fields[2].split()) > 1:
-            raise ValueError(f"{where}: label {fields[2]!r} contains whitespace; expected one Harte label")
-        items.append(segment(fields[0], fields[1], fields[2], where=where, chords=chords))
+        label = line.strip().split(None, 2)[2]
+        if len(fields) > 3:
+            raise ValueError(f"{where}: label {label!r} contains whitespace; expected one Harte label")
+        items.append(segment(fields[0], fields[1], label, where=where, chords=chords))
     return sorted_segments(items, path.name)
 
 

@@ -35,7 +35,6 @@ from autotag.data import manifest
 from autotag.data.adapters.common import (
     check_keys,
     finish,
-    is_uri,
     join_audio_path,
     reading,
     segment,
@@ -43,6 +42,7 @@ from autotag.data.adapters.common import (
     track_id_from_path,
 )
 from autotag.data.splits import SplitSpec
+from autotag.storage import is_uri
 
 COLUMNS = (*manifest.SCHEMA.names, "artist")
 _READERS = {".csv": ",", ".tsv": "\t", ".txt": "\t"}

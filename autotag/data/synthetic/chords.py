@@ -26,7 +26,7 @@ import numpy as np
 
 from autotag.data.chords import CHORD_LABELS, NO_CHORD, PITCH_CLASSES
 from autotag.data.synthetic.primitives import finish_mix, midi_to_hz, render_drums
-from autotag.data.synthetic.sources import add, envelope, render_source, random_groove, tone
+from autotag.data.synthetic.sources import add, envelope, random_groove, render_source, tone
 from autotag.data.synthetic.spec import SyntheticSpec, split_for_index, track_count
 from autotag.data.synthetic.writer import write_track
 

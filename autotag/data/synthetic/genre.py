@@ -12,7 +12,6 @@ from autotag.data.synthetic.spec import SyntheticSpec, split_for_index
 from autotag.data.synthetic.writer import write_track
 
 
-
 @dataclass(frozen=True)
 class GenreStyle:
     timbre: Timbre
@@ -37,7 +36,8 @@ GENRES: dict[str, GenreStyle] = {
     "jazz": GenreStyle(Timbre(_TRIANGLE, decay_per_s=2.5), (55, 79), 150, 1, "h..hh..hh..hh..h", note_fill=0.7),
     "metal": GenreStyle(Timbre(_SAW, decay_per_s=0.5, drive=6.0), (36, 52), 170, 4, "xhxhshxhxhxhshxh"),
     "pop": GenreStyle(Timbre((1.0, 0.5, 0.33, 0.25, 0.2), decay_per_s=1.2), (60, 76), 116, 1, "k...s...k.k.s..."),
-    "reggae": GenreStyle(Timbre((1, 1, 1, 1), decay_per_s=8.0), (55, 67), 76, 1, "..h.k.h...h.k.h.", offbeat=True, note_fill=0.35),
+    "reggae": GenreStyle(Timbre((1, 1, 1, 1), decay_per_s=8.0), (55, 67), 76, 1, "..h.k.h...h.k.h.",
+                         offbeat=True, note_fill=0.35),
     "rock": GenreStyle(Timbre(_SQUARE, decay_per_s=1.0, drive=2.5), (40, 60), 132, 2, "k.h.s.h.kkh.s.h."),
 }
 

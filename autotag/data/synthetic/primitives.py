@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
 def midi_to_hz(midi: float) -> float:
     return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
 

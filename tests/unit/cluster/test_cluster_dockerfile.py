@@ -77,8 +77,8 @@ def test_copies_everything_the_install_needs():
 
 
 def test_build_context_ignores_everything_else():
-    lines = [l.strip() for l in DOCKERIGNORE.read_text().splitlines()]
-    patterns = [l for l in lines if l and not l.startswith("#")]
+    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
+    patterns = [line for line in lines if line and not line.startswith("#")]
     assert patterns[0] == "*", "exclude everything first, then re-include what is copied"
     assert {"!pyproject.toml", "!autotag/", "!pipelines/", "!conf/", "!cluster/requirements.txt"} <= set(patterns)
     assert not any(p.startswith(("!.venv", "!.git")) for p in patterns)

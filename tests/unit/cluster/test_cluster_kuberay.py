@@ -77,7 +77,8 @@ def test_manifest_matches_kuberay_v1_6_2_fields(name, validator):
         (lambda m: m["spec"].__setitem__("workerGroupSpec", []), "workerGroupSpec"),
         (lambda m: m["spec"]["headGroupSpec"]["rayStartParams"].__setitem__("num-cpus", 4), "is not of type 'string'"),
         (lambda m: m["spec"]["authOptions"].__setitem__("mode", "tokens"), "tokens"),
-        (lambda m: m["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0].__setitem__("imagePullPolice", "Always"), "imagePullPolice"),
+        (lambda m: m["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0].__setitem__(
+            "imagePullPolice", "Always"), "imagePullPolice"),
         (lambda m: m["spec"]["workerGroupSpecs"][0].pop("groupName"), "groupName"),
     ],
     ids=["unknown-spec-key", "non-string-rayStartParam", "bad-auth-mode", "container-typo", "missing-groupName"],

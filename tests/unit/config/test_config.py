@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from autotag.config import AutotagConfig, ConfigError, from_container
@@ -21,7 +20,8 @@ def test_every_option_composes(group, option, tmp_path):
     overrides = [f"{group}={option}", f"paths.root={tmp_path}"]
     if group == "dataset" and option == "manifest":
         overrides.append("dataset.manifest=/data/m.parquet")
-    if (group == "dataset" and option in NEEDS_SOURCE) or (group == "experiment" and not option.startswith("synthetic")):
+    if ((group == "dataset" and option in NEEDS_SOURCE)
+            or (group == "experiment" and not option.startswith("synthetic"))):
         overrides.append("dataset.prepare.source=/data/catalogue")
     cfg = load_config(overrides)
     assert isinstance(cfg, AutotagConfig)

@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from autotag.config import ConfigError
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.data.tasks import Task
+from autotag.models import build_model, checkpoint
 from pipelines import infer, shard, train
 from pipelines.common import load_config
 

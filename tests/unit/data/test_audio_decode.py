@@ -106,6 +106,11 @@ def test_flac_round_trip_within_16_bit_precision():
     assert np.max(np.abs(decode_flac(encode_flac(y)) - y)) <= 1.0 / 32768 + 1e-7
 
 
+def test_shard_audio_at_another_rate_is_an_error():
+    with pytest.raises(ValueError, match="shard audio at 16000 Hz; expected 22050 Hz"):
+        decode_flac(encode_flac(np.zeros(1600, np.float32), sample_rate=16_000))
+
+
 def _bad_files(tmp_path):
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")

@@ -8,8 +8,15 @@ import pytest
 
 from autotag.data import chords
 from autotag.data.chords import (
-    CHORD_LABELS, EXCLUDED, EXCLUDED_INDEX, NO_CHORD_INDEX, chord_index, chord_label, frames_to_segments,
-    reduce_to_majmin, segments_to_frames,
+    CHORD_LABELS,
+    EXCLUDED,
+    EXCLUDED_INDEX,
+    NO_CHORD_INDEX,
+    chord_index,
+    chord_label,
+    frames_to_segments,
+    reduce_to_majmin,
+    segments_to_frames,
 )
 
 REDUCTIONS = [

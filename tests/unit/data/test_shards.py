@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autotag import storage
 from autotag.data import manifest, shards
 from autotag.data.audio import decode_audio, encode_flac
 from tests.conftest import write_tone
@@ -155,7 +156,7 @@ def test_uris_for_audio_and_output(tmp_path):
     assert [k for k, _, _ in shards.iter_shard(result.path)] == ["good-0"]
     assert result.errors[0]["track_id"] == "bad-0" and result.errors[0]["audio_path"].startswith("file://")
     assert shards.write_shard(plan, out).skipped
-    shards.write_table(shards.index_table([result]), shards.child(out, "index.parquet"))
+    storage.atomic_write_table(shards.index_table([result]), storage.join(out, "index.parquet"))
     assert (tmp_path / "out dir" / "index.parquet").exists()
 
 

@@ -1,6 +1,6 @@
 """Hand-made evaluation inputs for the ``pipelines.evaluate`` tests: manifest, audio, prediction
 tables, checkpoints and training histories under one output root, written as the other stages
-write them (the ``tags``/``tracks`` tables through :class:`autotag.infer.tables.PredictionWriter`).
+write them (the ``tags``/``tracks`` tables through :class:`autotag.predictions.PredictionWriter`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ import torch
 
 from autotag.config import AutotagConfig
 from autotag.data import manifest
+from autotag.data.audio import decode_audio
+from autotag.data.tasks import Task
 from autotag.evaluate.report import PNG_SIGNATURE
-from autotag.infer.tables import PredictionWriter, output_tables
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.infer.predictor import TrackPredictor
+from autotag.infer.rows import output_tables
+from autotag.models import build_model, checkpoint
+from autotag.predictions import PredictionWriter
 from pipelines.common import load_config
 from tests.conftest import write_tone
 from tests.unit.evaluate.test_evaluate_report import parse
@@ -95,7 +97,9 @@ def write_history(root: Path, run_id: str, val_loss: list[float]) -> Path:
 def write_predictions(root: Path, run_id: str, task: Task, outputs: dict[str, Any], spec: dict[str, Any],
                       errors: tuple[str, ...] = ("broken",), manifest_path: Path | None = None) -> Path:
     """A run's ``tracks`` table and its ``tags``, ``chords`` or ``instruments`` table, through the
-    infer stage's own writer.
+    infer stage's own writer; when the run has a checkpoint (:func:`write_checkpoint` first), also
+    its ``activations`` table, computed by the infer stage's predictor on the test audio, as
+    ``pipelines.infer`` writes it for patch-level evaluation.
 
     ``outputs`` maps each ok track to its scores (track-level task) or to its segments, a list
     of ``(start_s, end_s, label)`` (frame-level task); ``errors`` are tracks that failed;
@@ -115,25 +119,41 @@ def write_predictions(root: Path, run_id: str, task: Task, outputs: dict[str, An
              "scores": np.array([*scores, *([[0.0] * task.num_outputs] * len(errors))], dtype=np.float32),
              "segments": np.array(segments + [""] * len(errors), dtype=object)}
     ckpt = str(root / "checkpoints" / run_id / "best")
+    if (Path(ckpt) / "meta.json").exists():
+        batch["activations"] = np.array([*_activations(root, ckpt, list(outputs)), *([""] * len(errors))], dtype=object)
     tables = output_tables(batch, run_id, task, f"{spec['frontend']}+{spec['backend']}", ckpt)
+    timebase = checkpoint.timebase(checkpoint.model_from_meta({"model": spec, "task": task.to_dict()}))
     writer = PredictionWriter(root / "predictions", run_id, {
         "labels": list(task.vocabulary), "task": task.to_dict(), "model": spec, "checkpoint": ckpt,
+        "timebase": timebase,
         "config": {"dataset": {"name": manifest_path.parent.name, "manifest": str(manifest_path)}}},
         tables=tuple(name for name in tables if name != "tracks"))
     writer.write(tables)
     return root / "predictions"
 
 
+def _activations(root: Path, ckpt: str, tracks: list[str]) -> list[str]:
+    """The ``activations`` column the infer actors return for ``tracks`` (JSON per track)."""
+    predictor = TrackPredictor(ckpt, device="cpu", activations=True)
+    out = []
+    for track in tracks:
+        audio = root / "audio" / f"{track}.wav"
+        out.append(json.dumps(predictor.predict(decode_audio(str(audio)).samples)["activations"])
+                   if audio.exists() else "")
+    return out
+
+
 def write_segments(root: Path, table: str, run_id: str, rows: list[tuple], labels: list[str]) -> Path:
     """A hand-built ``chords`` or ``instruments`` table and no ``tracks`` table (the columns of the
-    contract: ``run_id, track_id, start_s, end_s, chord | instrument, confidence``)."""
+    contract: ``run_id, track_id, start_s, end_s, chord | instrument, confidence``), in the folder
+    layout of runs written before the Hive-style ``run_id=<id>`` folders (still read)."""
     label_column = {"chords": "chord", "instruments": "instrument"}[table]
     frame = pd.DataFrame(rows, columns=["track_id", "start_s", "end_s", label_column])
     frame.insert(0, "run_id", run_id)
     frame["confidence"] = 0.9
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = {"autotag.labels": json.dumps(labels)}
-    path = root / "predictions" / table / run_id / "part-00000.parquet"
+    path = root / "predictions" / table / run_id / "part-00000.parquet"  # the layout before run_id=<id>
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(arrow.replace_schema_metadata(metadata), path)
     return path

@@ -16,8 +16,8 @@ import pytest
 from sklearn import metrics as skm
 
 from autotag.data.chords import CHORD_LABELS
+from autotag.data.tasks import Task
 from autotag.evaluate.common import MetricWarning
-from autotag.train.tasks import Task
 from pipelines import evaluate
 from tests.unit.evaluate.evaluate_fixtures import (
     CHORD_TRUTH,

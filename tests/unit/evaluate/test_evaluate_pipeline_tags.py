@@ -18,11 +18,11 @@ from sklearn import metrics as skm
 from autotag.data import manifest
 from autotag.data.audio import decode_audio
 from autotag.data.patches import cut_patches
+from autotag.data.tasks import Task
 from autotag.evaluate.common import MetricWarning
 from autotag.evaluate.report import PNG_SIGNATURE
 from autotag.evaluate.tables import read_metrics_table
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.models import checkpoint
 from pipelines import evaluate
 from tests.unit.evaluate.evaluate_fixtures import (
     CONV1D,
@@ -196,12 +196,12 @@ def test_runs_on_another_data_set_are_scored_on_their_own_manifest(root, tmp_pat
     write_predictions(tmp_path, "elsewhere", GENRE_TASK, {"u0": [0.9, 0.05, 0.05], "u1": [0.9, 0.05, 0.05]},
                       LMS, errors=(), manifest_path=other)
     for table in ("tags", "tracks"):  # beside the module's runs
-        (root / "predictions" / table / "elsewhere").symlink_to(predictions / table / "elsewhere")
+        (root / "predictions" / table / "run_id=elsewhere").symlink_to(predictions / table / "run_id=elsewhere")
     try:
         out = evaluate.run(config(root, "r3", "evaluate.runs=[elsewhere]"))
     finally:
         for table in ("tags", "tracks"):
-            (root / "predictions" / table / "elsewhere").unlink()
+            (root / "predictions" / table / "run_id=elsewhere").unlink()
     document = json.loads(Path(out["metrics_json"]).read_text())
     assert document["runs"]["elsewhere"]["genre"]["accuracy"] == 0.5
     assert document["metadata"]["manifests"] == {"r3": str(root / "data" / "m" / "manifest.parquet"),
@@ -249,7 +249,7 @@ def test_empty_split_and_unknown_report_track_are_clear_errors(root):
 
 
 def test_tags_table_without_task_metadata_is_a_clear_error(root, tmp_path):
-    source = next((root / "predictions" / "tags" / "r3").glob("part-*.parquet"))
+    source = next((root / "predictions" / "tags" / "run_id=r3").glob("part-*.parquet"))
     table = pq.read_table(source)
     target = tmp_path / "predictions" / "tags" / "bare" / source.name
     target.parent.mkdir(parents=True)

@@ -157,7 +157,8 @@ def test_opens_in_headless_chromium(report_path, tmp_path):
 
     # Every <img> decoded by the browser: a copy with one nonce-allowed script that counts them.
     probe = tmp_path / "probe.html"
-    html = report_path.read_text().replace("style-src 'unsafe-inline'", "style-src 'unsafe-inline'; script-src 'nonce-t'")
+    html = report_path.read_text().replace("style-src 'unsafe-inline'",
+                                           "style-src 'unsafe-inline'; script-src 'nonce-t'")
     script = ("<script nonce=\"t\">window.addEventListener('load', () => { const im = [...document.images];"
               "console.log('decoded ' + im.filter(i => i.complete && i.naturalWidth > 0).length + '/' + im.length);"
               "});</script>")

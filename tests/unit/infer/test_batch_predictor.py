@@ -10,12 +10,11 @@ import pytest
 import torch
 
 from autotag.data.chords import CHORD_LABELS
+from autotag.data.tasks import Task
 from autotag.infer import batch as batch_module
 from autotag.infer.batch import BatchPredictor, model_batch
 from autotag.infer.predictor import TrackPredictor
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.models import build_model, checkpoint
 from tests.conftest import write_tone
 
 MODELS = {  # name: frontend, backend, frontend params, task kind, vocabulary

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 
-from autotag.infer.tables import TAGS_SCHEMA, TRACKS_SCHEMA, PredictionWriter, tags_rows, tracks_rows
-from autotag.train.tasks import Task
+from autotag.data.tasks import Task
+from autotag.infer.rows import tags_rows, tracks_rows
+from autotag.predictions import TAGS_SCHEMA, TRACKS_SCHEMA, PredictionWriter
 
 
 def _batch():
@@ -46,12 +47,12 @@ def test_writer_parts_metadata_resume_and_orphans(tmp_path):
     writer = PredictionWriter(tmp_path, "r1", {"labels": list(task.vocabulary)})
     writer.write({"tracks": tracks_rows(_batch(), "r1", "m", "/c"), "tags": tags_rows(_batch(), "r1", task)})
     assert writer.done_track_ids() == {"a", "b", "c"}
-    tags_file = tmp_path / "tags" / "r1" / "part-00000.parquet"
+    tags_file = tmp_path / "tags" / "run_id=r1" / "part-00000.parquet"
     assert pq.read_schema(tags_file).metadata[b"autotag.labels"] == b'["blues", "jazz", "rock"]'
     assert pq.read_table(tags_file).schema.remove_metadata().equals(TAGS_SCHEMA)
     # A crash between the tags part and the tracks part leaves an orphan tags part: removed on restart.
-    (tmp_path / "tags" / "r1" / "part-00007.parquet").write_bytes(tags_file.read_bytes())
-    (tmp_path / "tags" / "r1" / ".part-00008.parquet.tmp").write_bytes(b"partial")
+    (tmp_path / "tags" / "run_id=r1" / "part-00007.parquet").write_bytes(tags_file.read_bytes())
+    (tmp_path / "tags" / "run_id=r1" / ".part-00008.parquet.tmp").write_bytes(b"partial")
     again = PredictionWriter(tmp_path, "r1", {})
-    assert sorted(p.name for p in (tmp_path / "tags" / "r1").iterdir()) == ["part-00000.parquet"]
+    assert sorted(p.name for p in (tmp_path / "tags" / "run_id=r1").iterdir()) == ["part-00000.parquet"]
     assert again.next_part == 1

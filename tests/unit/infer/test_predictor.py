@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from autotag.data.tasks import Task
 from autotag.infer.batch import BatchPredictor, model_batch
 from autotag.infer.predictor import TrackPredictor
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.models import build_model, checkpoint
 from tests.conftest import write_tone
 
 

@@ -10,8 +10,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from autotag.infer.tables import PredictionWriter, output_tables
-from autotag.train.tasks import Task
+from autotag.data.tasks import Task
+from autotag.infer.rows import output_tables
+from autotag.predictions import PredictionWriter
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -24,7 +25,8 @@ def _queries() -> list[str]:
 def _batch(ids, scores, status=None, segments=None):
     n = len(ids)
     status = status or ["ok"] * n
-    return {"track_id": np.array(ids, dtype=object), "audio_path": np.array([f"/m/{i}.flac" for i in ids], dtype=object),
+    return {"track_id": np.array(ids, dtype=object),
+            "audio_path": np.array([f"/m/{i}.flac" for i in ids], dtype=object),
             "duration_s": np.full(n, 30.0), "status": np.array(status, dtype=object),
             "error": np.array(["" if s == "ok" else "file does not exist" for s in status], dtype=object),
             "scores": np.array(scores, dtype=np.float32),
@@ -55,6 +57,8 @@ def test_the_five_readme_queries(predictions, monkeypatch):
     monkeypatch.chdir(predictions)
     queries = _queries()
     assert len(queries) == 5
+    assert (predictions / "outputs" / "predictions" / "tags" / "run_id=demo").is_dir()  # Hive-style run folders
+    assert all("hive_partitioning = true" in q for q in queries)
     results = [duckdb.sql(q).fetchall() for q in queries]
     assert sorted(results[0]) == [("classical", 2), ("rock", 1)]
     assert results[1] == [("a", pytest.approx(0.9, abs=1e-3)), ("c", pytest.approx(0.6, abs=1e-3)),

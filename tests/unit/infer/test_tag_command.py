@@ -8,9 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.data.tasks import Task
+from autotag.models import build_model, checkpoint
 from pipelines import tag
 from tests.conftest import write_tone
 

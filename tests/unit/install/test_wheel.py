@@ -8,13 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import torch
 
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag import predictions
+from autotag.data.tasks import Task
+from autotag.models import build_model, checkpoint
 from tests.conftest import write_tone
 
 REPO = Path(__file__).resolve().parents[3]
@@ -87,8 +86,8 @@ def test_a_tiny_infer_from_another_directory(installed, catalogue):
                     f"infer.input={catalogue['music']}", "run_id=wheel", "runtime.num_cpus=2")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "wheel: 3 ok, 0 errors (see " in done.stderr and "model: run wheel -> " in done.stdout
-    tracks = pq.read_table(installed["cwd"] / "out" / "predictions" / "tracks").to_pylist()
-    assert sorted(t["status"] for t in tracks) == ["ok"] * 3
+    tracks = predictions.read_table(installed["cwd"] / "out" / "predictions", "tracks", "wheel").frame
+    assert sorted(tracks["status"]) == ["ok"] * 3
 
 
 def test_tag_prints_the_top_tags_of_each_file(installed, catalogue):

@@ -5,8 +5,14 @@ import pytest
 import torch
 
 from autotag.models import build_model
-from autotag.models.export import (ExportWrapper, example_input, export_onnx, export_torchscript, load_torchscript,
-                                   run_onnx)
+from autotag.models.export import (
+    ExportWrapper,
+    example_input,
+    export_onnx,
+    export_torchscript,
+    load_torchscript,
+    run_onnx,
+)
 
 SMALL = {"cqt_conv2d": {"patch_frames": 96, "patch_hop_frames": 48}}
 NATURAL = [("cqt_conv2d", "conv_bilstm"), ("lms_conv2d", "autopool"), ("sincnet", "autopool"),

@@ -107,7 +107,8 @@ def test_results_table_keeps_failed_trials(tmp_path):
     assert lines[5].startswith("| sincnet + autopool | error: RuntimeError: out of memory |")
     assert lines[5].count("|") == lines[4].count("|")
     worse = {**ok, "combo": "lms_conv2d + autopool", "run_id": "d-lms", "test_recall_macro": 0.25}
-    lines = plans.write_results(tmp_path, [ok, worse], "t", {}, best_run_id="d-lms")["markdown"].read_text().splitlines()
+    written = plans.write_results(tmp_path, [ok, worse], "t", {}, best_run_id="d-lms")
+    lines = written["markdown"].read_text().splitlines()
     assert lines[4].startswith("| tcn + autopool | **0.5000** |")  # the best test score is bold
     assert lines[5].startswith("| lms_conv2d + autopool ★ | 0.2500 |")  # the selected (val loss) trial is starred
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autotag.models import build_model
-from autotag.train import checkpoint
-from autotag.train.tasks import Task
+from autotag.data.tasks import Task
+from autotag.models import build_model, checkpoint
 from autotag.train.transfer import freeze, initialise_from
 
 

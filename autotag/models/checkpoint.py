@@ -8,21 +8,19 @@ the metrics history, and ``model.safetensors`` the weights (no pickle involved).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from autotag.data.tasks import Task
 from autotag.errors import InputError
-from autotag.models import AutotagModel, build_model
-from autotag.train.tasks import Task
+from autotag.layout import META, OPTIMIZER, WEIGHTS
+from autotag.models.model import AutotagModel, build_model
+from autotag.storage import atomic_write_bytes, replace_directory
 
 FORMAT_VERSION = 1
-WEIGHTS = "model.safetensors"
-OPTIMIZER = "optimizer.pt"
-META = "meta.json"
 
 
 class CheckpointError(InputError):
@@ -37,7 +35,7 @@ def save(directory: str | Path, model: torch.nn.Module, meta: dict[str, Any],
     save_file(state, str(directory / WEIGHTS))
     if optimizer is not None:
         torch.save(optimizer.state_dict(), directory / OPTIMIZER)
-    (directory / META).write_text(json.dumps({"format": FORMAT_VERSION, **meta}, indent=1, default=str))
+    atomic_write_bytes(directory / META, json.dumps({"format": FORMAT_VERSION, **meta}, indent=1, default=str).encode())
     return directory
 
 
@@ -61,6 +59,18 @@ def model_from_meta(meta: dict[str, Any]) -> AutotagModel:
                        spec.get("frontend_params"), spec.get("backend_params"), task=meta["task"]["kind"])
 
 
+def timebase(model: AutotagModel) -> dict[str, float]:
+    """The time base of a model's outputs, as the prediction tables record it for evaluation.
+
+    ``sample_rate`` (Hz), ``patch_s`` and ``hop_s`` (the patch or window length and hop, in
+    seconds) and ``frame_rate`` (output frames per second of frame-level models).
+    """
+    frontend = model.frontend
+    rate = float(frontend.sample_rate)
+    return {"sample_rate": rate, "patch_s": frontend.patch_samples / rate,
+            "hop_s": frontend.patch_hop_samples / rate, "frame_rate": float(frontend.frame_rate)}
+
+
 def load(directory: str | Path, device: str | torch.device = "cpu") -> tuple[AutotagModel, Task, dict[str, Any]]:
     """Rebuild the model in eval mode, its task and the checkpoint's metadata."""
     meta = read_meta(directory)
@@ -76,15 +86,4 @@ def load_optimizer_state(directory: str | Path) -> dict[str, Any] | None:
 
 def publish(source: str | Path, target: str | Path) -> Path:
     """Copy a checkpoint directory to ``target``, replacing it atomically."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    old = target.with_name(f".{target.name}.old")
-    if target.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
+    return replace_directory(source, target)

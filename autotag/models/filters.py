@@ -1,4 +1,4 @@
-"""Find the learned first-layer filter bank of a model's front-end, for the report's filter plots.
+"""The learned first-layer filter bank of a model's front-end or a checkpoint, for the report's filter plots.
 
 Conventions
 -----------
@@ -12,6 +12,9 @@ A front-end *has filters* when its first learned layer convolves the waveform it
   the waveform (the front-end's ``features`` has a one-sample hop): kind ``"conv1d"``, sorted
   by peak frequency so the bank reads low to high.
 
+:func:`checkpoint_filters` reads the bank of a checkpoint: the model is built from its
+``meta.json`` first and the weights are read only when that front-end has a bank.
+
 Log-mel and CQT front-ends (``Conv2d`` on a spectrogram) and the TCN (2-tap causal
 convolutions, too short to have a meaningful frequency response) have none.
 
@@ -24,11 +27,17 @@ magnitude of each learned SincNet/Conv1d kernel.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
+
+from autotag import layout
+from autotag.models import checkpoint
 
 MIN_TAPS = 16
 """Shortest Conv1d kernel treated as a filter bank (a 2-tap kernel has no useful response)."""
@@ -70,3 +79,14 @@ def learned_filters(frontend: nn.Module) -> FilterBank | None:
             weights = module.weight.detach().cpu().numpy()[:, 0, :].astype(np.float64)
             return FilterBank("conv1d", name, _sorted_by_peak(weights), sample_rate)
     return None
+
+
+def checkpoint_filters(checkpoint_dir: str | os.PathLike[str] | None) -> FilterBank | None:
+    """The learned filter bank of a checkpoint's front-end, or None (no checkpoint, no bank)."""
+    if checkpoint_dir is None:
+        return None
+    model = checkpoint.model_from_meta(checkpoint.read_meta(checkpoint_dir))
+    if learned_filters(model.frontend) is None:
+        return None  # a log-mel or CQT front-end: no need to read the weights
+    model.load_state_dict(load_file(str(Path(checkpoint_dir) / layout.WEIGHTS), device="cpu"))
+    return learned_filters(model.frontend)

@@ -3,12 +3,13 @@
 Figures describe the *main* run (the first evaluation), each only when its data exists:
 
 - ``confusion-matrix`` / ``confusion-matrix-patch``: multi-class, track and patch level;
-- ``tag-o-gram``: the checkpoint's probabilities over time for the report track (patch
-  probabilities of a genre/tag model, frame probabilities of a chord/instrument model);
+- ``tag-o-gram``: the probabilities over time of the report track, from the run's
+  ``activations`` table (patch probabilities of a genre/tag model, frame probabilities of a
+  chord/instrument model), when inference wrote it;
 - ``chord-timeline`` / ``instrument-timeline``: reference (manifest) against estimate
   (predictions) for the report track;
 - ``filters-sincnet`` / ``filters-conv1d``: learned first-layer filters as frequency responses
-  (:mod:`autotag.evaluate.filters`);
+  (arrays from the checkpoint through :mod:`autotag.models.filters`, passed in by the caller);
 - ``training-curves``: the run's metrics history; ``training-curves-runs``: validation loss of
   every run, when more than one has a history.
 
@@ -18,19 +19,15 @@ The report track is ``evaluate.report_track``, or the first evaluated track of t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from autotag.config import EvaluateConfig
-from autotag.data.audio import decode_audio
 from autotag.evaluate import chords, plots
-from autotag.evaluate.evaluation import RunEvaluation
-from autotag.evaluate.filters import learned_filters
 from autotag.evaluate.report import ReportFigure, ReportTable
-from autotag.evaluate.scoring import Section
-from autotag.models import AutotagModel
+from autotag.evaluate.scoring import RunEvaluation, Section, track_activations
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
@@ -77,32 +74,40 @@ def _describe(reference: Any) -> str:
     return ", ".join(map(str, items)) or "none"
 
 
-def tag_o_gram(evaluation: RunEvaluation, truth: pd.DataFrame, wanted: str | None,
-               max_duration_s: float | None = 3600.0) -> ReportFigure | None:
-    """Probabilities over time for the report track, from the main run's checkpoint."""
-    predictor = evaluation.predictor
-    if predictor is None:
+def _rate(times: np.ndarray, recorded: Any) -> float:
+    """Rows per second: as recorded with the predictions, else from the spacing of ``times``."""
+    if recorded:
+        return float(recorded)
+    steps = np.diff(times)
+    return float(1.0 / np.median(steps)) if len(steps) and np.median(steps) > 0 else 1.0
+
+
+def tag_o_gram(evaluation: RunEvaluation, truth: pd.DataFrame, wanted: str | None) -> ReportFigure | None:
+    """Probabilities over time for the report track, from the main run's ``activations`` table."""
+    run = evaluation.run
+    activations, task = run.tables.get("activations"), run.metadata.get("task") or {}
+    if activations is None or not task:
         return None
-    task = predictor.task
-    section = evaluation.section("tagging" if task.kind == "multilabel" else task.label_key)
+    kind, key = str(task.get("kind")), str(task.get("label_key"))
+    section = evaluation.section("tagging" if kind == "multilabel" else key)
     if section is None:
         return None
-    track = pick_track(section, wanted, evaluation.run.run_id)
-    audio = decode_audio(str(truth.at[track, "audio_path"]), max_duration_s=max_duration_s)
-    if task.frame_level:
-        _, probabilities = predictor.frame_probabilities(audio.samples)
-        rate = float(predictor.model.frontend.frame_rate)
+    track = pick_track(section, wanted, run.run_id)
+    times, probabilities = track_activations(activations, track)
+    if not len(probabilities):
+        return None
+    labels = [str(label) for label in run.metadata.get("labels") or task.get("vocabulary") or []]
+    timebase = run.timebase
+    if kind.startswith("frame_"):
+        rate = _rate(times, timebase.get("frame_rate"))
         unit = f"{len(probabilities)} frames ({rate:.1f} per second)"
     else:
-        probabilities = predictor.patch_probabilities(audio.samples)
-        rate = audio.sample_rate / predictor.hop_samples
-        unit = (f"{len(probabilities)} patches ({predictor.patch_samples / audio.sample_rate:.2f} s, "
-                f"hop {predictor.hop_samples / audio.sample_rate:.2f} s)")
-    png = plots.tag_o_gram(probabilities, list(task.vocabulary), frame_rate=rate,
-                           title=f"{evaluation.run.run_id}: track {track}")
+        rate = _rate(times, 1.0 / timebase["hop_s"] if timebase.get("hop_s") else None)
+        patch = f"{timebase['patch_s']:.2f} s, " if timebase.get("patch_s") else ""
+        unit = f"{len(probabilities)} patches ({patch}hop {1.0 / rate:.2f} s)"
+    png = plots.tag_o_gram(probabilities, labels, frame_rate=rate, title=f"{run.run_id}: track {track}")
     return ReportFigure("tag-o-gram", f"Tag-o-gram — track {track}", png,
-                        caption=f"Probabilities of {unit}; reference {task.label_key}: "
-                                f"{_describe(truth.at[track, task.label_key])}.")
+                        caption=f"Probabilities of {unit}; reference {key}: {_describe(truth.at[track, key])}.")
 
 
 def _segments_of(frame: pd.DataFrame, track: str, column: str) -> tuple[np.ndarray, list[str]]:
@@ -133,9 +138,17 @@ def timeline(evaluation: RunEvaluation, truth: pd.DataFrame, wanted: str | None,
                         caption=f"Reference (blue, manifest) vs estimate (red, predictions).{note}")
 
 
-def filter_figure(model: AutotagModel | None, run_id: str) -> ReportFigure | None:
-    """Frequency responses of the front-end's learned filter bank, if it has one."""
-    bank = learned_filters(model.frontend) if model is not None else None
+class FilterArrays(Protocol):
+    """A learned filter bank as arrays (:class:`autotag.models.filters.FilterBank` is one)."""
+
+    kind: str  # "sincnet" or "conv1d"
+    module: str
+    weights: np.ndarray  # (n_filters, taps)
+    sample_rate: float
+
+
+def filter_figure(bank: FilterArrays | None, run_id: str) -> ReportFigure | None:
+    """Frequency responses of a front-end's learned filter bank, if it has one."""
     if bank is None:
         return None
     name = "SincNet" if bank.kind == "sincnet" else "Conv1d"
@@ -166,14 +179,15 @@ def history_figures(evaluations: Sequence[RunEvaluation]) -> list[ReportFigure]:
 
 
 def report_figures(evaluations: Sequence[RunEvaluation], truth: pd.DataFrame, cfg: EvaluateConfig,
-                   max_duration_s: float | None = 3600.0) -> list[ReportFigure]:
-    """Every figure of the report, in order (see the module docstring)."""
+                   filters: FilterArrays | None = None) -> list[ReportFigure]:
+    """Every figure of the report, in order (see the module docstring); ``filters``: the main run's
+    learned filter bank, taken from its checkpoint by the caller (:mod:`autotag.models.filters`)."""
     main = evaluations[0]
     figures = confusion_figures(main, cfg.split)
-    optional = [tag_o_gram(main, truth, cfg.report_track, max_duration_s),
+    optional = [tag_o_gram(main, truth, cfg.report_track),
                 timeline(main, truth, cfg.report_track, "chords"),
                 timeline(main, truth, cfg.report_track, "instruments"),
-                filter_figure(main.model, main.run.run_id)]
+                filter_figure(filters, main.run.run_id)]
     return figures + [f for f in optional if f is not None] + history_figures(evaluations)
 
 
@@ -207,7 +221,25 @@ def section_tables(section: Section) -> list[ReportTable]:
                         per_label_frame(section.metrics["per_label"], what), caption=caption)]
 
 
+def track_tables(evaluation: RunEvaluation) -> list[ReportTable]:
+    """The run's failed tracks (error rows of ``tracks``) and misclassified tracks, when there are any."""
+    tables = []
+    failed = evaluation.run.failed_tracks()
+    if failed:
+        frame = pd.DataFrame(failed)
+        tables.append(ReportTable("failed-tracks", f"Failed tracks — {len(failed)}", frame,
+                                  caption="Tracks inference could not tag (status = 'error'), with the reason."))
+    wrong = [{"task": s.name, **row, **{k: ", ".join(row[k]) for k in ("reference", "estimate")
+                                         if isinstance(row[k], list)}}
+             for s in evaluation.sections for row in s.misclassified]
+    if wrong:
+        frame = pd.DataFrame(wrong)
+        tables.append(ReportTable("misclassified-tracks", f"Misclassified tracks — {len(wrong)}", frame,
+                                  caption="Evaluated tracks whose track-level decision differs from the reference."))
+    return tables
+
+
 def report_tables(evaluation: RunEvaluation) -> list[ReportTable]:
-    """The per-label tables of every section of one run."""
-    return [table for section in evaluation.sections for table in section_tables(section)]
+    """The per-label tables of every section of one run, then its failed and misclassified tracks."""
+    return [table for section in evaluation.sections for table in section_tables(section)] + track_tables(evaluation)
 

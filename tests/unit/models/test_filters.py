@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from autotag.evaluate.filters import MIN_TAPS, learned_filters
 from autotag.models import build_model
+from autotag.models.filters import MIN_TAPS, learned_filters
 
 SMALL = {"waveform_conv1d": {"channels": 6, "kernel_size": 31}, "sincnet": {"num_filters": 6, "kernel_size": 31},
          "sincnet_abs": {"num_filters": 6, "kernel_size": 31}, "tcn": {}, "lms_conv2d": {}}

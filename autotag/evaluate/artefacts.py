@@ -1,51 +1,41 @@
-"""A run's artefacts, as evaluation needs them: prediction tables, checkpoint, training history.
+"""A run's artefacts, as evaluation needs them: prediction tables, checkpoint folder, training history.
 
 Conventions
 -----------
-A run is a ``run_id``. Its files, all optional except at least one prediction table:
+A run is a ``run_id``; where its files are is :mod:`autotag.layout`. All are optional except
+at least one prediction table:
 
-- ``<predictions>/<table>/<run_id>/part-*.parquet`` for ``table`` in ``tracks``, ``tags``,
-  ``chords``, ``instruments`` (schemas in :mod:`autotag.infer.tables` and the README); each
-  file's key-value metadata holds JSON under ``autotag.*`` keys (``labels``, ``task``,
-  ``model``, ``checkpoint``, ``config``);
-- ``<checkpoints>/<run_id>/best`` (see :mod:`autotag.train.checkpoint`);
+- the prediction tables ``tracks``, ``tags``, ``chords``, ``instruments`` and ``activations``
+  (schemas and reader in :mod:`autotag.predictions`; ``<predictions>/<table>/run_id=<run_id>/``
+  or the older ``<predictions>/<table>/<run_id>/``); each file's key-value metadata holds JSON
+  under ``autotag.*`` keys (``labels``, ``task``, ``model``, ``checkpoint``, ``config``,
+  ``timebase``);
+- ``<checkpoints>/<run_id>/best``: only its ``meta.json`` is read (for the history when
+  ``history.parquet`` is missing), never its weights;
 - ``<checkpoints>/<run_id>/history.parquet``: one row per epoch (``epoch``, ``train_loss``,
   ``val_loss``, ...).
 
-The checkpoint used for checkpoint-based figures and patch-level scores is the one recorded in
-the predictions' metadata (``autotag.checkpoint``, the model that made the predictions) when
-that folder exists, else ``<checkpoints>/<run_id>/best``; without either those parts are skipped
-with a warning. Nothing here needs Ray.
+The checkpoint folder reported (and offered to the learned-filter figure) is the one recorded
+in the predictions' metadata (``autotag.checkpoint``, the model that made the predictions) when
+that folder exists, else ``<checkpoints>/<run_id>/best``. Nothing here needs Ray or torch.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
+from autotag import layout
 from autotag.evaluate.common import warn
-from autotag.train import checkpoint as checkpoints
+from autotag.predictions import TASK_TABLES, PredictionTable, known_runs, read_table
 
-TABLES = ("tracks", "tags", "chords", "instruments")
-TASK_TABLES = ("tags", "chords", "instruments")
-HISTORY = "history.parquet"
-BEST = "best"
-
-
-@dataclass
-class PredictionTable:
-    """One prediction table of one run: rows and decoded ``autotag.*`` metadata."""
-
-    name: str
-    frame: pd.DataFrame
-    metadata: dict[str, Any] = field(default_factory=dict)
-    directory: Path = Path()
+TABLES = ("tracks", *TASK_TABLES, "activations")
 
 
 @dataclass
@@ -64,6 +54,13 @@ class RunArtefacts:
             if name in self.tables:
                 return self.tables[name].metadata
         return {}
+
+    @property
+    def timebase(self) -> dict[str, Any]:
+        """The ``autotag.timebase`` recorded by inference (sample rate, patch length and hop in
+        seconds, frame rate); ``{}`` for runs written before it was recorded."""
+        timebase = self.metadata.get("timebase")
+        return timebase if isinstance(timebase, dict) else {}
 
     @property
     def recorded_dataset(self) -> dict[str, Any]:
@@ -87,6 +84,15 @@ class RunArtefacts:
             return set(tracks.loc[tracks["status"] == "ok", "track_id"].astype(str))
         return set(self.tables[table].frame["track_id"].astype(str))
 
+    def failed_tracks(self) -> list[dict[str, Any]]:
+        """``{track_id, audio_path, error}`` of the ``status == 'error'`` rows of ``tracks``."""
+        if "tracks" not in self.tables:
+            return []
+        tracks = self.tables["tracks"].frame
+        failed = tracks.loc[tracks["status"] != "ok", ["track_id", "audio_path", "error"]]
+        return [{k: (None if pd.isna(v) else str(v)) for k, v in row.items()}
+                for row in failed.sort_values("track_id").to_dict("records")]
+
     def durations(self) -> dict[str, float]:
         """``{track_id: duration_s}`` from the ``tracks`` table (non-null values only)."""
         if "tracks" not in self.tables:
@@ -95,51 +101,12 @@ class RunArtefacts:
         return dict(zip(tracks["track_id"].astype(str), tracks["duration_s"].astype(float)))
 
 
-def decode_metadata(raw: dict[bytes, bytes] | None, where: str) -> dict[str, Any]:
-    """The ``autotag.*`` key-value metadata of a Parquet file as ``{key: JSON value}``.
-
-    Raises
-    ------
-    ValueError
-        A value under an ``autotag.`` key that is not JSON, naming the file and key.
-    """
-    out: dict[str, Any] = {}
-    for key, value in (raw or {}).items():
-        name = key.decode("utf-8", "replace")
-        if not name.startswith("autotag."):
-            continue
-        try:
-            out[name[len("autotag."):]] = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: metadata {name!r} is not JSON ({exc}); expected the JSON "
-                             "written by pipelines.infer") from None
-    return out
-
-
-def read_table(predictions_root: str | os.PathLike[str], table: str, run_id: str) -> PredictionTable | None:
-    """Read ``<root>/<table>/<run_id>/part-*.parquet``; ``None`` when the run has no such table."""
-    directory = Path(predictions_root) / table / run_id
-    files = sorted(directory.glob("part-*.parquet"))
-    if not files:
-        return None
-    frames = [pq.read_table(f).to_pandas() for f in files]
-    metadata = decode_metadata(pq.read_schema(files[0]).metadata, str(files[0]))
-    return PredictionTable(table, pd.concat(frames, ignore_index=True), metadata, directory)
-
-
-def known_runs(predictions_root: str | os.PathLike[str]) -> list[str]:
-    """Run ids with at least one task table under the predictions root (for error messages)."""
-    root = Path(predictions_root)
-    return sorted({p.name for t in TASK_TABLES if (root / t).is_dir() for p in (root / t).iterdir()
-                   if p.is_dir() and any(p.glob("part-*.parquet"))})
-
-
 def find_checkpoint(checkpoints_root: str | os.PathLike[str], run_id: str, recorded: Any = None) -> Path | None:
     """The run's checkpoint folder (rule in the module docstring), or ``None``."""
     candidates = [Path(recorded)] if isinstance(recorded, str) and recorded else []
-    candidates.append(Path(checkpoints_root) / run_id / BEST)
+    candidates.append(layout.best_checkpoint(checkpoints_root, run_id))
     for candidate in candidates:
-        if (candidate / checkpoints.META).exists() and (candidate / checkpoints.WEIGHTS).exists():
+        if (candidate / layout.META).exists() and (candidate / layout.WEIGHTS).exists():
             return candidate
     return None
 
@@ -147,11 +114,11 @@ def find_checkpoint(checkpoints_root: str | os.PathLike[str], run_id: str, recor
 def read_history(checkpoints_root: str | os.PathLike[str], run_id: str,
                  checkpoint_dir: Path | None = None) -> pd.DataFrame | None:
     """``history.parquet`` of the run, else the history in the checkpoint's ``meta.json``, else None."""
-    path = Path(checkpoints_root) / run_id / HISTORY
+    path = layout.history_path(checkpoints_root, run_id)
     if path.exists():
         return pq.read_table(path).to_pandas()
     if checkpoint_dir is not None:
-        history = checkpoints.read_meta(checkpoint_dir).get("history")
+        history = json.loads((checkpoint_dir / layout.META).read_text()).get("history")
         if history:
             return pd.DataFrame(history)
     return None
@@ -171,17 +138,18 @@ def load_run(predictions_root: str | os.PathLike[str], checkpoints_root: str | o
     if not any(name in tables for name in TASK_TABLES):
         known = known_runs(predictions_root)
         raise FileNotFoundError(
-            f"run {run_id!r}: no predictions in {Path(predictions_root)}/{{{','.join(TASK_TABLES)}}}/{run_id}/"
-            f"part-*.parquet; run pipelines.infer for it first (runs with predictions: {known or 'none'})")
+            f"run {run_id!r}: no predictions in {Path(predictions_root)}/{{{','.join(TASK_TABLES)}}}/"
+            f"{layout.RUN_KEY}={run_id}/part-*.parquet; run pipelines.infer for it first "
+            f"(runs with predictions: {known or 'none'})")
     artefacts = RunArtefacts(run_id, tables, None, None)
     artefacts.checkpoint_dir = find_checkpoint(checkpoints_root, run_id, artefacts.metadata.get("checkpoint"))
     if artefacts.checkpoint_dir is None:
         recorded = artefacts.metadata.get("checkpoint")
         looked = f"{recorded} (recorded in the predictions) or " if recorded else ""
-        warn(f"run {run_id!r}: no checkpoint at {looked}{Path(checkpoints_root) / run_id / BEST}; "
-             "patch-level scores, tag-o-gram and filter figures are skipped")
+        warn(f"run {run_id!r}: no checkpoint at {looked}{layout.best_checkpoint(checkpoints_root, run_id)}; "
+             "the learned-filter figure is skipped")
     artefacts.history = read_history(checkpoints_root, run_id, artefacts.checkpoint_dir)
     if artefacts.history is None:
-        warn(f"run {run_id!r}: no training history ({Path(checkpoints_root) / run_id / HISTORY}); "
+        warn(f"run {run_id!r}: no training history ({layout.history_path(checkpoints_root, run_id)}); "
              "training curves are skipped")
     return artefacts

@@ -1,7 +1,7 @@
-"""The four task kinds: how labels become targets, which loss, how scores become decisions.
+"""The four task kinds, stated once: how labels become targets and scores become decisions.
 
 =================  ===================  ==========================================  =====================
-kind               labels               loss                                        ``predicted``
+kind               labels               loss (:mod:`autotag.train.losses`)          ``predicted``
 =================  ===================  ==========================================  =====================
 multiclass         one string           softmax + cross-entropy                     the argmax class
 multilabel         list of strings      sigmoid + binary cross-entropy              score >= threshold
@@ -9,29 +9,78 @@ frame_multiclass   segments (chords)    per-frame cross-entropy (ignores index -
 frame_multilabel   segments (instr.)    per-frame binary cross-entropy              score >= threshold
 =================  ===================  ==========================================  =====================
 
+A kind is *frame-level* when it starts with ``frame_`` (outputs have a time axis) and
+*multi-label* when it ends with ``multilabel`` (independent sigmoid outputs rather than one
+softmax): :func:`is_frame_level` and :func:`is_multilabel` are the only statements of those
+rules; the model heads (:mod:`autotag.models.heads`), the losses and the prediction tables
+all ask them.
+
 Frame targets are looked up at the frame times the model's front-end reports, so targets
 and outputs share one time base. Chord labels are reduced to the 25-class maj/min/N
 vocabulary of :mod:`autotag.data.chords`; frames no segment covers are ``N``; chords with
 no maj/min reading (``dim``, ``sus``, ``X``, …) are ignored by the loss, as MIREX ignores
-them in evaluation.
+them in evaluation. This module needs numpy only (no torch), so evaluation and the
+prediction tables can use it.
 """
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from autotag.data import chords
 from autotag.errors import InputError
-from autotag.models.heads import TASK_KINDS
 
+TaskKind = typing.Literal["multiclass", "multilabel", "frame_multiclass", "frame_multilabel"]
+"""The four tasks: global or per frame, mutually exclusive classes or independent labels (the
+one statement of them; ``task.kind`` in the config is typed with it)."""
+TASK_KINDS = typing.get_args(TaskKind)
 KINDS = TASK_KINDS
 IGNORE_INDEX = chords.EXCLUDED_INDEX
+
+
+def check_task_kind(kind: str) -> str:
+    """Return ``kind`` if it is one of :data:`TASK_KINDS`.
+
+    Raises
+    ------
+    ValueError
+        ``kind`` is unknown; the message lists the known kinds.
+    """
+    if kind not in TASK_KINDS:
+        raise ValueError(f"unknown task kind {kind!r}; known: {list(TASK_KINDS)}")
+    return kind
+
+
+def is_frame_level(kind: str) -> bool:
+    """Whether outputs of ``kind`` have a time axis (chords, instruments)."""
+    return kind.startswith("frame_")
+
+
+def is_multilabel(kind: str) -> bool:
+    """Whether outputs of ``kind`` are independent (sigmoid) rather than exclusive (softmax)."""
+    return kind.endswith("multilabel")
+
+
+class KindRules:
+    """:func:`is_frame_level` and :func:`is_multilabel` as properties of anything with a ``kind``
+    (mixed into :class:`Task` and the model head, :class:`autotag.models.heads.Head`)."""
+
+    kind: str
+
+    @property
+    def frame_level(self) -> bool:
+        """Whether outputs have a time axis (:func:`is_frame_level`)."""
+        return is_frame_level(self.kind)
+
+    @property
+    def multilabel(self) -> bool:
+        """Whether outputs are independent sigmoids (:func:`is_multilabel`)."""
+        return is_multilabel(self.kind)
 
 
 class LabelError(InputError):
@@ -46,7 +95,7 @@ def vocabulary_for(kind: str, label_key: str, manifest_labels: Sequence[str]) ->
 
 
 @dataclass(frozen=True)
-class Task:
+class Task(KindRules):
     """A task kind bound to a label column and its vocabulary (class order)."""
 
     kind: str
@@ -56,8 +105,7 @@ class Task:
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown task kind {self.kind!r}; known: {KINDS}")
+        check_task_kind(self.kind)
         if not self.vocabulary:
             raise ValueError("a task needs a non-empty vocabulary")
         object.__setattr__(self, "_index", {name: i for i, name in enumerate(self.vocabulary)})
@@ -66,13 +114,6 @@ class Task:
     def num_outputs(self) -> int:
         return len(self.vocabulary)
 
-    @property
-    def frame_level(self) -> bool:
-        return self.kind.startswith("frame_")
-
-    @property
-    def multilabel(self) -> bool:
-        return self.kind.endswith("multilabel")
 
     def _value(self, labels: Mapping[str, Any], track_id: str) -> Any:
         value = labels.get(self.label_key)
@@ -112,24 +153,6 @@ class Task:
             else:
                 raise LabelError(f"track {track_id}: {self.label_key} label {label!r} not in vocabulary")
         return target
-
-    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logits = logits.float()
-        if self.multilabel:
-            return F.binary_cross_entropy_with_logits(logits, target.float())
-        return F.cross_entropy(logits.reshape(-1, self.num_outputs), target.long().reshape(-1),
-                               ignore_index=IGNORE_INDEX)
-
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(logits.float()) if self.multilabel else torch.softmax(logits.float(), -1)
-
-    def correct(self, logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(correct decisions, decisions)`` in a batch: per example, frame, or (frame ×) tag."""
-        if self.multilabel:
-            hits = (torch.sigmoid(logits.float()) >= self.threshold) == (target >= 0.5)
-            return hits.sum(), torch.tensor(hits.numel())
-        valid = target != IGNORE_INDEX
-        return ((logits.argmax(-1) == target) & valid).sum(), valid.sum()
 
     def predicted(self, scores: np.ndarray) -> np.ndarray:
         """Boolean decisions for scores ``(..., k)``."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autotag.infer.decode import activity_segments, chord_segments, median_filter, runs_to_segments, viterbi
 from autotag.infer.frames import stitched_frames, track_frame_times, window_hop
+from autotag.infer.segments import activity_segments, chord_segments, median_filter, runs_to_segments, viterbi
 
 HOP, OFFSET, WINDOW = 64, 32.0, 1024
 
