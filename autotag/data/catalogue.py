@@ -63,6 +63,14 @@ class FolderScan:
     candidates: list[str] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
 
+    def add(self, path: str, relative: str) -> None:
+        """File ``path`` (``relative`` to the root) as a candidate, or as a skip counted by its reason."""
+        reason = classify(path, relative)
+        if reason is None:
+            self.candidates.append(relative)
+        else:
+            self.skipped[reason] += 1
+
     def skipped_summary(self) -> str:
         """``12 files: 9 .txt, 3 .jpg`` (most frequent first), or an empty string."""
         total = sum(self.skipped.values())
@@ -109,12 +117,7 @@ def scan_folder(root: str | Path) -> FolderScan:
         dirs[:] = sorted(_new_folders(folder, dirs, seen, scan))
         for name in files:
             path = os.path.join(folder, name)
-            relative = Path(os.path.relpath(path, root)).as_posix()
-            reason = classify(path, relative)
-            if reason is None:
-                scan.candidates.append(relative)
-            else:
-                scan.skipped[reason] += 1
+            scan.add(path, Path(os.path.relpath(path, root)).as_posix())
     scan.skipped["unreadable folders"] += len(unreadable)
     scan.skipped = Counter({k: n for k, n in scan.skipped.items() if n})
     scan.candidates.sort()

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from autotag import errors
 from autotag.data.adapters.common import track_id_from_path
 from autotag.data.audio import AUDIO_EXTENSIONS
-from autotag.data.catalogue import FolderScan, classify, scan_folder
+from autotag.data.catalogue import FolderScan, scan_folder
 from autotag.storage import is_uri
 
 ROWS_SCHEMA = pa.schema([("track_id", pa.string()), ("audio_path", pa.string())])
@@ -122,12 +122,7 @@ def _globbed(source: str) -> tuple[list[str], list[str], FolderScan]:
         if os.path.isdir(match):
             continue
         path = os.path.abspath(match)
-        relative = Path(os.path.relpath(path, base)).as_posix()
-        reason = classify(path, relative)
-        if reason is None:
-            scan.candidates.append(relative)
-        else:
-            scan.skipped[reason] += 1
+        scan.add(path, Path(os.path.relpath(path, base)).as_posix())
     return [os.path.join(base, *r.split("/")) for r in scan.candidates], scan.candidates, scan
 
 
