@@ -7,8 +7,9 @@ import torch
 
 from autotag.models import BACKENDS, FRONTENDS, build_model, compatible_pairs
 
-FRONTEND_NAMES = ["cqt_conv2d", "lms_conv2d", "sincnet", "sincnet_abs", "tcn", "waveform_conv1d"]
-BACKEND_NAMES = ["autopool", "conv_bilstm"]
+FRONTEND_NAMES = ["cqt_conv2d", "lms_conv2d", "musicnn", "sincnet", "sincnet_abs", "tcn", "waveform_conv1d"]
+BACKEND_NAMES = ["autopool", "conv_bilstm", "musicnn_pool"]
+EMBEDDING = {"autopool": 64, "musicnn_pool": 200}
 # Shorter CQT patches keep the test fast; the layers are the same.
 SMALL = {"cqt_conv2d": {"patch_frames": 96, "patch_hop_frames": 48}}
 
@@ -34,7 +35,7 @@ def test_output_shapes(frontend, backend):
     else:
         assert not model.frame_level and model.task == "multiclass"
         assert logits.shape == (2, 7)
-        assert embedding.shape == (2, 64)
+        assert embedding.shape == (2, EMBEDDING[backend])
     assert torch.allclose(model.head(embedding), logits)
     assert torch.isfinite(logits).all()
 
@@ -45,6 +46,7 @@ def test_output_shapes(frontend, backend):
     ("sincnet_abs", 983, 3200, 1000, 22_050 / 3),
     ("tcn", 1066, 3200, 1000, 22_050 / 3),
     ("cqt_conv2d", 1024, 523_776, 65_536, 22_050 / 512),
+    ("musicnn", 187, 65_620, 65_974, 16_000 / 256),  # 187 frames at 16 kHz after resampling, 3 s hop
 ])
 def test_time_base_per_recipe(frontend, frames, patch, hop, rate):
     front = FRONTENDS.build(frontend)
