@@ -28,10 +28,10 @@ restored with ``tf.compat.v1.train.Saver`` exactly as ``extractor.extractor`` do
 Written: ``musicnn_reference.npz``, per clip ``<clip>/...``:
 
 - ``patches``: the float32 log-mel patches rounded to float16 (to keep the file small), and
-  ``MTT_musicnn``, ``MSD_musicnn``, ``MTT_musicnn_penultimate``: the TF network on exactly those
-  values (model parity);
-- ``e2e_MTT_musicnn``, ``e2e_MSD_musicnn``: the TF network on the unrounded float32 patches
-  (the end-to-end reference from audio);
+  ``<model>`` for each of :data:`MODELS`, ``MTT_musicnn_penultimate``, ``MTT_vgg_penultimate``
+  (flattened ``pool5``): the TF network on exactly those values (model parity);
+- ``e2e_<model>``: the TF network on the unrounded float32 patches (the end-to-end reference
+  from audio);
 - ``extractor_MTT_musicnn``: what ``musicnn.extractor.extractor`` itself returns, and
   ``extractor_infs``: how many ``inf`` its float16 patches hold;
 
@@ -55,6 +55,7 @@ CLIPS = {  # name -> (file in librosa/data audio/, offset s, duration s)
     "trumpet": ("sorohanro_-_solo-trumpet-06.hq.ogg", 0.0, 6.2),
 }
 KEEP_AUDIO = ("brahms",)
+MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 SAMPLE_RATE = 22_050
 N_FRAMES = 187
 
@@ -72,7 +73,8 @@ def float32_patches(path: Path) -> np.ndarray:
 
 
 def run_network(model: str, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """musicnn's own graph and checkpoint (as in ``extractor.extractor``): sigmoid outputs, penultimate."""
+    """musicnn's own graph and checkpoint (as in ``extractor.extractor``): sigmoid outputs and the
+    penultimate layer (musicnn: ``penultimate``; vgg: ``pool5``)."""
     import musicnn
     import tensorflow as tf
     from musicnn import configuration as config
@@ -134,11 +136,11 @@ def main(audio_dir: str, out_dir: str) -> None:
         arrays[f"{name}/patches"] = rounded
         original, _ = extractor.batch_data(str(flac), N_FRAMES, N_FRAMES)
         arrays[f"{name}/extractor_infs"] = np.array(int(np.isinf(original).sum()))
-        for model in ("MTT_musicnn", "MSD_musicnn"):
+        for model in MODELS:
             probs, embedding = run_network(model, rounded.astype(np.float32))
             arrays[f"{name}/{model}"] = probs
-            if model == "MTT_musicnn":
-                arrays[f"{name}/{model}_penultimate"] = embedding
+            if model.startswith("MTT"):
+                arrays[f"{name}/{model}_penultimate"] = embedding.reshape(len(embedding), -1)
             arrays[f"{name}/e2e_{model}"] = run_network(model, exact)[0]
         began = time.perf_counter()
         taggram, _ = extractor.extractor(str(flac), model="MTT_musicnn", input_length=3, extract_features=False)

@@ -172,8 +172,13 @@ class MusicnnPool(BackEnd):
         self.embedding_dim = units
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, C, T)`` → ``(B, units)``; ``lengths``: frames pooled per example (the convolutions
-        still see the padding next to the last valid frame, as musicnn's own zero padding does)."""
+        """``(B, C, T)`` → ``(B, units)``; ``lengths``: frames pooled per example.
+
+        Only the pooling is masked: the convolutions (here and in the front-end, after its input
+        BatchNorm) still see the padded frames, so unlike the tutorial's components a padded
+        batch does not give each example exactly its output alone. Inference never pads musicnn
+        patches (every patch is 3 s; a shorter track is zero-padded to one patch, as musicnn's
+        own ``extractor`` would need)."""
         maps = [x]
         for i, layer in enumerate(self.midend):
             out = layer(maps[-1])
@@ -188,3 +193,112 @@ class MusicnnPool(BackEnd):
         pooled = torch.stack([maximum, mean], dim=2).flatten(1)  # TF order: max_0, mean_0, max_1, ...
         hidden = F.relu(self.dense(self.dropout(self.pool_norm(pooled))))
         return self.dropout(self.dense_norm(hidden))
+
+
+class VggBlock(nn.Module):
+    """``[Dropout →] Conv2d(3 × 3, 'same') → ReLU → BatchNorm → MaxPool(pool, stride)`` (musicnn's ``vgg``)."""
+
+    def __init__(self, in_channels: int, channels: int, pool: tuple[int, int], stride: tuple[int, int],
+                 dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.conv = nn.Conv2d(in_channels, channels, 3, padding=1)
+        self.norm = nn.BatchNorm2d(channels, eps=TF_BN_EPS)
+        self.pool = nn.MaxPool2d(pool, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.norm(F.relu(self.conv(self.dropout(x)))))
+
+
+VGG_POOLS = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((4, 4), (4, 4)))
+"""(pool size, stride) of the five blocks of musicnn's ``vgg``, as (time, mel)."""
+
+
+@FRONTENDS.register("musicnn_vgg")
+class MusicnnVgg(FrontEnd):
+    """musicnn's VGG-like baseline (``MTT_vgg`` / ``MSD_vgg``): five 3 × 3 conv blocks on its log-mel.
+
+    ``BatchNorm`` over the input, then five :class:`VggBlock` (128 filters; pools (4, 1)/2,
+    (2, 2)/2 × 3, (4, 4)/4 over (time, mel); dropout 0.25 before blocks 2–5). A 187-frame patch
+    leaves ``(B, 128, 2, 1)``; the mel axis (1 row) is folded away: output ``(B, 128, 2)``.
+    The VGG models only take 3-s patches (``musicnn.extractor`` refuses other lengths), so
+    pair it with ``musicnn_flatten``.
+
+    Parameters
+    ----------
+    n_fft, hop_length, n_mels, patch_frames, patch_hop_frames, extractor_float16
+        As for :class:`Musicnn`.
+    filters
+        Filters per convolution (128).
+    dropout
+        Before blocks 2–5 (0.25; inactive in eval mode).
+    """
+
+    def __init__(self, n_fft: int = 512, hop_length: int = 256, n_mels: int = 96, patch_frames: int = 187,
+                 patch_hop_frames: int = 187, filters: int = 128, dropout: float = 0.25,
+                 extractor_float16: bool = False):
+        super().__init__()
+        self.features = MusicnnMel(self.sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
+                                   extractor_float16=extractor_float16)
+        self.patch_samples = self.features.samples_for_frames(patch_frames)
+        self.patch_hop_samples = round(patch_hop_frames * self.features.input_hop_samples)
+        self.input_norm = nn.BatchNorm2d(1, eps=TF_BN_EPS)
+        self.blocks = nn.ModuleList(VggBlock(1 if i == 0 else filters, filters, pool, stride, dropout if i else 0.0)
+                                    for i, (pool, stride) in enumerate(VGG_POOLS))
+        frames, rows = patch_frames, n_mels
+        for (pool_t, pool_m), (stride_t, stride_m) in VGG_POOLS:
+            frames, rows = (frames - pool_t) // stride_t + 1, (rows - pool_m) // stride_m + 1
+        if frames < 1 or rows != 1:
+            raise ValueError(f"musicnn_vgg: {patch_frames} frames × {n_mels} bands leave {frames} × {rows} after the "
+                             "five pools; expected at least 1 frame and exactly 1 band (musicnn: 187 × 96)")
+        self.out_channels = filters
+        self.output_hop_samples = self.features.input_hop_samples * 64  # type: ignore[assignment]  (time stride 2⁴·4)
+        self.output_offset_samples = 0.0
+
+    def encoded_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        for (pool_t, _), (stride_t, _) in VGG_POOLS:
+            lengths = ((lengths - pool_t) // stride_t + 1).clamp(min=0)
+        return lengths
+
+    def encode(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, n_mels, T)`` log-mel → ``(B, filters, T')``."""
+        x = self.input_norm(features.transpose(1, 2).unsqueeze(1))  # (B, 1, T, mels)
+        for block in self.blocks:
+            x = block(x)
+        return x.squeeze(3)
+
+
+@BACKENDS.register("musicnn_flatten")
+class MusicnnFlatten(BackEnd):
+    """musicnn's VGG back-end: flatten ``(C, T)`` in TensorFlow's order (time-major), then dropout.
+
+    The embedding is the flattened last pool (musicnn's ``pool5``, 256 values for a 3-s patch);
+    the model's head is the VGG's single dense layer. Fixed input length: ``in_frames``.
+
+    Parameters
+    ----------
+    in_channels, in_frames
+        Shape of the front-end output for one patch (128 × 2 for :class:`MusicnnVgg`).
+    dropout
+        Before the head (0.5; inactive in eval mode).
+    """
+
+    def __init__(self, in_channels: int, in_frames: int, dropout: float = 0.5):
+        super().__init__()
+        self.in_frames = in_frames
+        self.min_input_frames = in_frames
+        self.embedding_dim = in_channels * in_frames
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, C, T)`` → ``(B, T · C)``, ``[t0 c0, t0 c1, …]`` (TF's NHWC flatten).
+
+        Raises
+        ------
+        ValueError
+            If ``T`` differs from ``in_frames`` (the dense layer fixes the patch length).
+        """
+        if x.shape[2] != self.in_frames:
+            raise ValueError(f"musicnn_flatten back-end: {x.shape[2]} frames, expected {self.in_frames} (the VGG "
+                             "models take 3-s patches only)")
+        return self.dropout(x.transpose(1, 2).flatten(1))

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from autotag.errors import InputError
-from autotag.models import AutotagModel
 from autotag.pretrained.tf_checkpoint import TFCheckpoint
 from autotag.train import checkpoint
 
 MUSICNN_VERSION = "0.1.0"
-MUSICNN_MODELS = {"MTT_musicnn": "MTT_LABELS", "MSD_musicnn": "MSD_LABELS"}
+MUSICNN_MODELS = {"MTT_musicnn": "MTT_LABELS", "MSD_musicnn": "MSD_LABELS", "MTT_vgg": "MTT_LABELS",
+                  "MSD_vgg": "MSD_LABELS"}
 """Converted models → the vocabulary constant of ``musicnn/configuration.py``."""
 
 MUSICNN_LICENSE = (
@@ -46,10 +46,15 @@ MUSICNN_LICENSE = (
 
 FRONTEND_PARAMS: dict[str, Any] = {"n_fft": 512, "hop_length": 256, "n_mels": 96, "patch_frames": 187,
                                    "patch_hop_frames": 187, "extractor_float16": False}
-BACKEND_PARAMS: dict[str, Any] = {"midend_filters": 64, "units": 200}
+ARCHITECTURES: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
+    "musicnn": ("musicnn", "musicnn_pool", {"timbral_filters": 204, "temporal_filters": 51},
+                {"midend_filters": 64, "units": 200}),
+    "vgg": ("musicnn_vgg", "musicnn_flatten", {"filters": 128}, {}),
+}
+"""Model family (the part of the name after ``MTT_`` / ``MSD_``) → front-end, back-end and their parameters."""
 
 # TensorFlow layer name → (our module, kind). The TF names follow creation order in models.py.
-LAYERS: dict[str, tuple[str, str]] = {
+MUSICNN_LAYERS: dict[str, tuple[str, str]] = {
     "batch_normalization": ("frontend.input_norm", "bn"),
     "conv2d": ("frontend.timbral.0.conv", "conv2d"), "batch_normalization_1": ("frontend.timbral.0.norm", "bn"),
     "conv2d_1": ("frontend.timbral.1.conv", "conv2d"), "batch_normalization_2": ("frontend.timbral.1.norm", "bn"),
@@ -61,6 +66,13 @@ LAYERS: dict[str, tuple[str, str]] = {
     "dense": ("backend.dense", "dense"), "batch_normalization_10": ("backend.dense_norm", "bn"),
     "dense_1": ("head", "dense"),
 }
+VGG_LAYERS: dict[str, tuple[str, str]] = {
+    "batch_normalization": ("frontend.input_norm", "bn"),
+    **{f"{1 + i}CNN": (f"frontend.blocks.{i}.conv", "conv2d") for i in range(5)},
+    **{f"batch_normalization_{1 + i}": (f"frontend.blocks.{i}.norm", "bn") for i in range(5)},
+    "dense": ("head", "dense"),
+}
+LAYERS = {"musicnn": MUSICNN_LAYERS, "vgg": VGG_LAYERS}
 
 BN_NAMES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 
@@ -96,8 +108,15 @@ def read_labels(configuration: Path, constant: str) -> list[str]:
     raise PretrainedError(f"{configuration}: no {constant} = [...] assignment")
 
 
-def convert_variables(variables: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """musicnn's TF variables → the ``state_dict`` of ``build_model("musicnn", "musicnn_pool", 50)``.
+def family(name: str) -> str:
+    """``"musicnn"`` or ``"vgg"`` for a name of :data:`MUSICNN_MODELS`."""
+    return name.split("_", 1)[1]
+
+
+def convert_variables(variables: Mapping[str, np.ndarray], layers: Mapping[str, tuple[str, str]] = MUSICNN_LAYERS,
+                      ) -> dict[str, torch.Tensor]:
+    """musicnn's TF variables → the ``state_dict`` of our model (``layers``: :data:`MUSICNN_LAYERS` or
+    :data:`VGG_LAYERS`).
 
     TF ``conv2d`` kernels ``(kh, kw, in, out)`` become ``(out, in, kh, kw)``; the mid-end's
     kernels ``(7, C, 1, 64)`` (a 2-D convolution spanning all ``C`` channels) become
@@ -107,10 +126,10 @@ def convert_variables(variables: Mapping[str, np.ndarray]) -> dict[str, torch.Te
     Raises
     ------
     PretrainedError
-        If a layer of :data:`LAYERS` is missing.
+        If a layer of ``layers`` is missing.
     """
     state: dict[str, torch.Tensor] = {}
-    for layer, (module, kind) in LAYERS.items():
+    for layer, (module, kind) in layers.items():
         try:
             if kind == "bn":
                 for tf_name, ours in BN_NAMES.items():
@@ -130,17 +149,12 @@ def convert_variables(variables: Mapping[str, np.ndarray]) -> dict[str, torch.Te
     return state
 
 
-def build(num_tags: int = 50) -> AutotagModel:
-    """musicnn's architecture with freshly initialised weights (eval mode)."""
-    meta = model_meta("MTT_musicnn", [f"tag{i}" for i in range(num_tags)])
-    return checkpoint.model_from_meta(meta).eval()
-
-
 def model_meta(name: str, labels: list[str], source: str | None = None) -> dict[str, Any]:
     """``meta.json`` contents for a converted musicnn model."""
+    frontend, backend, frontend_params, backend_params = ARCHITECTURES[family(name)]
     return {
-        "model": {"frontend": "musicnn", "backend": "musicnn_pool", "frontend_params": dict(FRONTEND_PARAMS),
-                  "backend_params": dict(BACKEND_PARAMS)},
+        "model": {"frontend": frontend, "backend": backend, "frontend_params": {**FRONTEND_PARAMS, **frontend_params},
+                  "backend_params": dict(backend_params)},
         "task": {"kind": "multilabel", "label_key": "tags", "vocabulary": list(labels), "threshold": 0.5},
         "config": {"features": {"sample_rate": 16_000, "n_fft": 512, "hop_length": 256, "n_mels": 96,
                                 "log": "log10(1 + 10000 * mel power) in float32",
@@ -183,7 +197,8 @@ def convert(name: str, out: str | Path, musicnn_dir: str | Path | None = None) -
         raise PretrainedError(f"{root / name}: no .index file (is this musicnn {MUSICNN_VERSION}'s package folder?)")
     labels = read_labels(root / "configuration.py", MUSICNN_MODELS[name])
     ckpt = TFCheckpoint(prefix)
-    state = convert_variables({n: ckpt.read(n) for n in ckpt.names() if "Adam" not in n and "_power" not in n})
+    variables = {n: ckpt.read(n) for n in ckpt.names() if "Adam" not in n and "_power" not in n}
+    state = convert_variables(variables, LAYERS[family(name)])
     meta = model_meta(name, labels, str(root / name))
     model = checkpoint.model_from_meta(meta)
     ours = model.state_dict()

@@ -25,13 +25,14 @@ from autotag.train import checkpoint
 from tests.pretrained_fixtures import FIXTURES, reference, require_musicnn
 
 CLIPS = ("brahms", "vibeace", "trumpet")
+MODELS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     folder = require_musicnn()
     out = tmp_path_factory.mktemp("musicnn")
-    return {name: checkpoint.load(convert(name, out / name, folder))[0] for name in ("MTT_musicnn", "MSD_musicnn")}
+    return {name: checkpoint.load(convert(name, out / name, folder))[0] for name in MODELS}
 
 
 def patch_outputs(model, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -42,13 +43,13 @@ def patch_outputs(model, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("clip", CLIPS)
-@pytest.mark.parametrize("name", ["MTT_musicnn", "MSD_musicnn"])
+@pytest.mark.parametrize("name", MODELS)
 def test_same_patches_give_the_same_tags(models, name, clip):
     ref = reference()
     probs, embedding = patch_outputs(models[name], ref[f"{clip}/patches"])
     assert np.abs(probs - ref[f"{clip}/{name}"]).max() <= 1e-4
-    if name == "MTT_musicnn":
-        assert np.abs(embedding - ref[f"{clip}/MTT_musicnn_penultimate"]).max() <= 1e-4
+    if name.startswith("MTT"):  # musicnn's penultimate layer; vgg's pool5, flattened
+        assert np.abs(embedding - ref[f"{clip}/{name}_penultimate"]).max() <= 1e-4
 
 
 def test_top_tags_of_the_string_orchestra(models):
@@ -90,7 +91,7 @@ def test_musicnn_extractor_itself_gives_every_clip_the_same_tags():
     assert np.abs(ref["brahms/MTT_musicnn"] - ref["vibeace/MTT_musicnn"]).max() > 0.1  # finite inputs differ
 
 
-@pytest.mark.parametrize("name", ["MTT_musicnn", "MSD_musicnn"])
+@pytest.mark.parametrize("name", MODELS)
 def test_end_to_end_from_audio(models, name):
     audio, _ = sf.read(FIXTURES / "brahms.flac", dtype="float32")
     model = models[name]
