@@ -1,6 +1,6 @@
 """Convert published pretrained weights into autotag checkpoints: ``autotag pretrained [MODEL...]``.
 
-    autotag pretrained                                    # MTT_musicnn and MSD_musicnn
+    autotag pretrained                                    # MTT_musicnn, MSD_musicnn, MTT_vgg, MSD_vgg
     autotag pretrained MTT_musicnn paths.root=/data/autotag   # -> /data/autotag/checkpoints/pretrained/MTT_musicnn
     autotag pretrained MSD_musicnn --out /models/msd      # one model into a folder of your choice
 

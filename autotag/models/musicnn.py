@@ -177,8 +177,8 @@ class MusicnnPool(BackEnd):
         Only the pooling is masked: the convolutions (here and in the front-end, after its input
         BatchNorm) still see the padded frames, so unlike the tutorial's components a padded
         batch does not give each example exactly its output alone. Inference never pads musicnn
-        patches (every patch is 3 s; a shorter track is zero-padded to one patch, as musicnn's
-        own ``extractor`` would need)."""
+        patches: every patch is 3 s, and a shorter track is zero-padded to one patch by the
+        predictor (musicnn's own ``extractor`` gives no patch at all for it)."""
         maps = [x]
         for i, layer in enumerate(self.midend):
             out = layer(maps[-1])
