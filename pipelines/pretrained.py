@@ -5,7 +5,7 @@
     autotag pretrained MSD_musicnn --out /models/msd      # one model into a folder of your choice
 
 Reads musicnn's TensorFlow checkpoints from the installed ``musicnn`` package (``pip install
---no-deps musicnn==0.1.0``, or ``autotag[pretrained]``) without TensorFlow and writes each
+--no-deps musicnn==0.1.0``) without TensorFlow and writes each
 model as a checkpoint (``model.safetensors`` + ``meta.json`` with the tag vocabulary, the
 feature settings, the source and its ISC licence notice) that ``pipelines.infer
 infer.checkpoint=...`` and ``autotag tag --checkpoint ...`` use directly. No Ray is started.

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "pretrained"
-NO_MUSICNN = "musicnn is not installed (optional .[pretrained]: pip install --no-deps musicnn==0.1.0)"
+NO_MUSICNN = "musicnn is not installed (optional: pip install --no-deps musicnn==0.1.0)"
 
 
 def musicnn_dir() -> Path | None:

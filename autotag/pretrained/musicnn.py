@@ -1,7 +1,7 @@
 """Convert musicnn's published TensorFlow weights into autotag checkpoints.
 
-musicnn 0.1.0 (``pip install --no-deps musicnn==0.1.0``, the optional dependency
-``autotag[pretrained]``) ships TF1 checkpoints in ``musicnn/<MODEL>/`` (files ``.index`` and
+musicnn 0.1.0 (``pip install --no-deps musicnn==0.1.0``: its declared dependencies,
+TensorFlow and numpy < 1.17, are not needed) ships TF1 checkpoints in ``musicnn/<MODEL>/`` (files ``.index`` and
 ``.data-00000-of-00001``, empty prefix) and the tag vocabularies in ``configuration.py``.
 :func:`convert` reads both without TensorFlow (:mod:`autotag.pretrained.tf_checkpoint`, and
 the label lists parsed as Python literals, not imported), maps every variable onto
@@ -91,8 +91,8 @@ def package_dir() -> Path:
     """
     spec = importlib.util.find_spec("musicnn")
     if spec is None or not spec.submodule_search_locations:
-        raise PretrainedError("musicnn is not installed: pip install --no-deps musicnn==0.1.0 "
-                              "(or pip install 'autotag[pretrained]'); only its weight files are used")
+        raise PretrainedError("musicnn is not installed: pip install --no-deps musicnn==0.1.0 (only its weight "
+                              "files are read; --no-deps because it declares tensorflow and numpy<1.17)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 

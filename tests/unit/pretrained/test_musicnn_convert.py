@@ -67,3 +67,12 @@ def test_every_model_tensor_comes_from_a_tensorflow_variable(tmp_path):
     model, _, _ = checkpoint.load(convert("MTT_musicnn", tmp_path / "m", folder))
     fresh = torch.nn.BatchNorm1d(1).running_var
     assert not torch.equal(model.frontend.input_norm.running_var, fresh)  # loaded, not initial
+
+
+def test_autotag_command_lists_and_dispatches_pretrained(capsys):
+    from pipelines import cli
+
+    assert "pretrained" in cli.usage()
+    with pytest.raises(SystemExit) as done:
+        cli.main(["pretrained", "--help"])
+    assert done.value.code == 0 and "paths.root" in capsys.readouterr().out
