@@ -24,11 +24,12 @@ COMMANDS = {
     "evaluate": "prediction tables -> metrics and report",
     "demo": "every stage on the synthetic set, on local Ray",
     "tag": "a few files, in this process, no Ray",
+    "pretrained": "musicnn's published weights -> autotag checkpoints (no TensorFlow)",
 }
 
 
 def usage() -> str:
-    commands = "\n".join(f"  {name:<9} {what}" for name, what in COMMANDS.items())
+    commands = "\n".join(f"  {name:<10} {what}" for name, what in COMMANDS.items())
     return (f"usage: autotag <command> [--help] [options] [key=value ...]\n\ncommands:\n{commands}\n\n"
             "`autotag <command> --help` lists a stage's options and config keys.")
 

@@ -58,13 +58,15 @@ def test_the_installed_package_is_the_one_imported(installed):
 def test_help_lists_the_stages_and_a_stage_its_keys(installed):
     done = _autotag(installed, "--help")
     assert done.returncode == 0
-    for command in ("shard", "train", "sweep", "infer", "evaluate", "demo", "tag"):
+    for command in ("shard", "train", "sweep", "infer", "evaluate", "demo", "tag", "pretrained"):
         assert f"\n  {command} " in done.stdout
     done = _autotag(installed, "infer", "--help")
     assert done.returncode == 0
     for key in ("num_actors:", "checkpoint:", "aggregate: mean", "root: outputs"):
         assert key in done.stdout
     assert _autotag(installed, "nope").returncode == 2
+    done = _autotag(installed, "pretrained", "--help")  # imports autotag.pretrained from the wheel
+    assert done.returncode == 0 and "musicnn" in done.stdout, done.stderr
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,12 @@ import torch
 
 from autotag.models import BACKENDS, FRONTENDS, build_model, compatible_pairs
 
-FRONTEND_NAMES = ["cqt_conv2d", "lms_conv2d", "sincnet", "sincnet_abs", "tcn", "waveform_conv1d"]
-BACKEND_NAMES = ["autopool", "conv_bilstm"]
+FRONTEND_NAMES = ["cqt_conv2d", "lms_conv2d", "musicnn", "musicnn_vgg", "sincnet", "sincnet_abs", "tcn",
+                  "waveform_conv1d"]
+BACKEND_NAMES = ["autopool", "conv_bilstm", "musicnn_flatten", "musicnn_pool"]
+EMBEDDING = {"autopool": 64, "musicnn_pool": 200}
+# musicnn's VGG leaves 2 frames per 3-s patch: too few for autopool's two conv + pool stages.
+PAIRS = [(f, b) for f in FRONTEND_NAMES for b in BACKEND_NAMES if (f, b) != ("musicnn_vgg", "autopool")]
 # Shorter CQT patches keep the test fast; the layers are the same.
 SMALL = {"cqt_conv2d": {"patch_frames": 96, "patch_hop_frames": 48}}
 
@@ -16,10 +20,10 @@ SMALL = {"cqt_conv2d": {"patch_frames": 96, "patch_hop_frames": 48}}
 def test_registries_hold_the_zoo():
     assert FRONTENDS.names() == FRONTEND_NAMES
     assert BACKENDS.names() == BACKEND_NAMES
-    assert compatible_pairs(SMALL) == [(f, b) for f in FRONTEND_NAMES for b in BACKEND_NAMES]
+    assert compatible_pairs(SMALL) == PAIRS
 
 
-@pytest.mark.parametrize(("frontend", "backend"), [(f, b) for f in FRONTEND_NAMES for b in BACKEND_NAMES])
+@pytest.mark.parametrize(("frontend", "backend"), PAIRS)
 def test_output_shapes(frontend, backend):
     torch.manual_seed(0)
     model = build_model(frontend, backend, 7, SMALL.get(frontend)).eval()
@@ -34,7 +38,7 @@ def test_output_shapes(frontend, backend):
     else:
         assert not model.frame_level and model.task == "multiclass"
         assert logits.shape == (2, 7)
-        assert embedding.shape == (2, 64)
+        assert embedding.shape == (2, EMBEDDING.get(backend, model.frontend.out_channels * frames))
     assert torch.allclose(model.head(embedding), logits)
     assert torch.isfinite(logits).all()
 
@@ -45,6 +49,8 @@ def test_output_shapes(frontend, backend):
     ("sincnet_abs", 983, 3200, 1000, 22_050 / 3),
     ("tcn", 1066, 3200, 1000, 22_050 / 3),
     ("cqt_conv2d", 1024, 523_776, 65_536, 22_050 / 512),
+    ("musicnn", 187, 65_620, 65_974, 16_000 / 256),  # 187 frames at 16 kHz after resampling, 3 s hop
+    ("musicnn_vgg", 2, 65_620, 65_974, 16_000 / 256 / 64),
 ])
 def test_time_base_per_recipe(frontend, frames, patch, hop, rate):
     front = FRONTENDS.build(frontend)
@@ -92,7 +98,7 @@ def test_default_model_accepts_longer_input():
 @pytest.mark.parametrize("frontend", FRONTEND_NAMES)
 def test_models_pickle_and_reload_from_state_dict(frontend):
     """Ray pickles models; checkpoints hold learned weights only (derived DSP buffers are rebuilt)."""
-    backend = "conv_bilstm" if frontend == "cqt_conv2d" else "autopool"
+    backend = {"cqt_conv2d": "conv_bilstm", "musicnn_vgg": "musicnn_flatten"}.get(frontend, "autopool")
     torch.manual_seed(0)
     model = build_model(frontend, backend, 4, SMALL.get(frontend)).eval()
     state = model.state_dict()
