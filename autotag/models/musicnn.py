@@ -105,7 +105,8 @@ class Musicnn(FrontEnd):
 
     def __init__(self, n_fft: int = 512, hop_length: int = 256, n_mels: int = 96, patch_frames: int = 187,
                  patch_hop_frames: int = 187, timbral_filters: int = 204, temporal_filters: int = 51,
-                 timbral_mel_fractions: tuple[float, ...] = (0.4, 0.7), temporal_kernels: tuple[int, ...] = (128, 64, 32),
+                 timbral_mel_fractions: tuple[float, ...] = (0.4, 0.7),
+                 temporal_kernels: tuple[int, ...] = (128, 64, 32),
                  extractor_float16: bool = False):
         super().__init__()
         self.features = MusicnnMel(self.sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from autotag.errors import InputError
+from autotag.models import checkpoint
 from autotag.pretrained.tf_checkpoint import TFCheckpoint
-from autotag.train import checkpoint
 
 MUSICNN_VERSION = "0.1.0"
 MUSICNN_MODELS = {"MTT_musicnn": "MTT_LABELS", "MSD_musicnn": "MSD_LABELS", "MTT_vgg": "MTT_LABELS",

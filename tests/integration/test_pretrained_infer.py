@@ -10,12 +10,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 import torch
 
+from autotag import predictions
+from autotag.models import checkpoint
 from autotag.pretrained import musicnn
-from autotag.train import checkpoint
 from pipelines import infer
 from pipelines.common import load_config
 from tests.conftest import write_tone
@@ -36,7 +36,7 @@ def _run(root: Path, ckpt: Path, run_id: str):
     cfg = load_config([f"paths.root={root}", f"run_id={run_id}", f"infer.checkpoint={ckpt}",
                        f"infer.input={root / 'music'}", "runtime.progress_bars=false"])
     result = infer.run(cfg)
-    return result, pq.read_table(root / "predictions" / "tags" / run_id).to_pandas()
+    return result, predictions.read_table(root / "predictions", "tags", run_id).frame
 
 
 def test_random_musicnn_writes_a_row_per_track_and_tag(ray_session, tmp_path):

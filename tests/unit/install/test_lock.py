@@ -90,3 +90,13 @@ def test_the_cluster_pins_are_the_locked_versions():
             requirement = Requirement(line)
             wanted = {str(v) for v, m in pins[canonicalize_name(requirement.name)] if _applies_here(m)}
             assert str(requirement.specifier)[2:] in wanted, f"cluster/requirements.txt {line}, lock {wanted}"
+
+
+def test_the_weight_packages_are_pinned_with_hashes_and_installed():
+    """requirements/pretrained.txt (installed with --no-deps): each pin has its hash and is what is installed."""
+    from importlib.metadata import version
+
+    text = (REPO / "requirements" / "pretrained.txt").read_text()
+    pins = re.findall(r"^([A-Za-z0-9._-]+)==(\S+) \\\n\s+--hash=sha256:[0-9a-f]{64}$", text, flags=re.M)
+    assert pins == [("musicnn", "0.1.0")]
+    assert all(version(name) == wanted for name, wanted in pins)

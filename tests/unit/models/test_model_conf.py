@@ -11,7 +11,8 @@ from autotag.models import BACKENDS, FRONTENDS, build_model
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
 FROM_CODE = {"self", "in_channels", "in_frames"}  # supplied by build_model, not by config
-NOT_FROM_TUTORIAL = {"musicnn", "musicnn_pool", "musicnn_vgg", "musicnn_flatten"}  # no tutorial quirk to restore, hence no seed_compat
+# Not from the tutorial: no tutorial quirk to restore, hence no seed_compat.
+NOT_FROM_TUTORIAL = {"musicnn", "musicnn_pool", "musicnn_vgg", "musicnn_flatten"}
 
 
 def load(group: str, name: str) -> dict:

@@ -21,8 +21,8 @@ import soundfile as sf
 import torch
 
 from autotag.features.musicnn_mel import MusicnnMel
+from autotag.models import checkpoint
 from autotag.pretrained.musicnn import convert, read_labels
-from autotag.train import checkpoint
 from tests.pretrained_fixtures import FIXTURES, reference, require_musicnn
 
 CLIPS = ("brahms", "vibeace", "trumpet")

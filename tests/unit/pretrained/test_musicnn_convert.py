@@ -7,13 +7,13 @@ import json
 import pytest
 import torch
 
+from autotag.models import checkpoint
 from autotag.pretrained.musicnn import (
     MUSICNN_MODELS,
     PretrainedError,
     convert,
     read_labels,
 )
-from autotag.train import checkpoint
 from pipelines import pretrained
 from tests.pretrained_fixtures import require_musicnn
 
@@ -27,7 +27,8 @@ def test_converted_checkpoint_is_self_describing(tmp_path, name):
     assert list(task.vocabulary) == read_labels(folder / "configuration.py", MUSICNN_MODELS[name])
     assert len(task.vocabulary) == 50 and (name != "MTT_musicnn" or task.vocabulary[:3] == ("guitar", "classical",
                                                                                              "slow"))
-    assert meta["pretrained"]["licence"] == "ISC" and "Universitat Pompeu Fabra 2019" in meta["pretrained"]["licence_text"]
+    assert meta["pretrained"]["licence"] == "ISC"
+    assert "Universitat Pompeu Fabra 2019" in meta["pretrained"]["licence_text"]
     assert meta["pretrained"]["version"] == "0.1.0" and meta["config"]["features"]["sample_rate"] == 16_000
     values = sum(v.numel() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked"))
     assert values == (792_079 if name.endswith("musicnn") else 607_030)  # the TF checkpoints' model values
