@@ -76,6 +76,17 @@ def same_padding(kernel: int) -> tuple[int, int]:
     return (kernel - 1) // 2, kernel // 2
 
 
+def _musicnn_input(frontend: FrontEnd, n_fft: int, hop_length: int, n_mels: int, patch_frames: int,
+                   patch_hop_frames: int, extractor_float16: bool) -> None:
+    """What both musicnn front-ends (musicnn and its VGG baseline) set up alike: the 16 kHz log-mel,
+    the patch length and hop in input samples, and the batch norm over the 1-channel input."""
+    frontend.features = MusicnnMel(frontend.sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
+                                   extractor_float16=extractor_float16)
+    frontend.patch_samples = frontend.features.samples_for_frames(patch_frames)
+    frontend.patch_hop_samples = round(patch_hop_frames * frontend.features.input_hop_samples)
+    frontend.input_norm = nn.BatchNorm2d(1, eps=TF_BN_EPS)
+
+
 @FRONTENDS.register("musicnn")
 class Musicnn(FrontEnd):
     """musicnn's musically motivated front-end (timbral + temporal convolutions) on its own log-mel.
@@ -109,13 +120,9 @@ class Musicnn(FrontEnd):
                  temporal_kernels: tuple[int, ...] = (128, 64, 32),
                  extractor_float16: bool = False):
         super().__init__()
-        self.features = MusicnnMel(self.sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
-                                   extractor_float16=extractor_float16)
-        self.patch_samples = self.features.samples_for_frames(patch_frames)
-        self.patch_hop_samples = round(patch_hop_frames * self.features.input_hop_samples)
+        _musicnn_input(self, n_fft, hop_length, n_mels, patch_frames, patch_hop_frames, extractor_float16)
         self.output_hop_samples = self.features.input_hop_samples  # type: ignore[assignment]  (352.8: not whole)
         self.output_offset_samples = 0.0
-        self.input_norm = nn.BatchNorm2d(1, eps=TF_BN_EPS)
         self.timbral = nn.ModuleList(MelMaxBlock(timbral_filters, 7, int(fraction * n_mels), 3, 3)
                                      for fraction in timbral_mel_fractions)
         self.temporal = nn.ModuleList(MelMaxBlock(temporal_filters, k, 1, *same_padding(k)) for k in temporal_kernels)
@@ -239,11 +246,7 @@ class MusicnnVgg(FrontEnd):
                  patch_hop_frames: int = 187, filters: int = 128, dropout: float = 0.25,
                  extractor_float16: bool = False):
         super().__init__()
-        self.features = MusicnnMel(self.sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
-                                   extractor_float16=extractor_float16)
-        self.patch_samples = self.features.samples_for_frames(patch_frames)
-        self.patch_hop_samples = round(patch_hop_frames * self.features.input_hop_samples)
-        self.input_norm = nn.BatchNorm2d(1, eps=TF_BN_EPS)
+        _musicnn_input(self, n_fft, hop_length, n_mels, patch_frames, patch_hop_frames, extractor_float16)
         self.blocks = nn.ModuleList(VggBlock(1 if i == 0 else filters, filters, pool, stride, dropout if i else 0.0)
                                     for i, (pool, stride) in enumerate(VGG_POOLS))
         frames, rows = patch_frames, n_mels
