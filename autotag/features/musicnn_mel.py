@@ -90,6 +90,15 @@ class MusicnnMel(nn.Module):
         self.mel = LogMel(MUSICNN_SAMPLE_RATE, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
         divisor = math.gcd(sample_rate, MUSICNN_SAMPLE_RATE)
         self._orig, self._new = sample_rate // divisor, MUSICNN_SAMPLE_RATE // divisor
+        self.resampler = None
+        if self._orig != self._new:
+            # The module form of torchaudio.functional.resample: its kernel is computed once here (not per
+            # call), which also keeps the Bessel function out of exported graphs (ONNX has no i0). The kernel
+            # is derived from the settings, so it stays out of the checkpoint (non-persistent buffer).
+            self.resampler = torchaudio.transforms.Resample(self._orig, self._new, **RESAMPLING)
+            kernel = self.resampler.kernel
+            del self.resampler._buffers["kernel"]
+            self.resampler.register_buffer("kernel", kernel, persistent=False)
 
     @property
     def frame_rate(self) -> float:
@@ -119,9 +128,7 @@ class MusicnnMel(nn.Module):
 
     def resample(self, wave: torch.Tensor) -> torch.Tensor:
         """``(B, N)`` at ``sample_rate`` → ``(B, resampled_length(N))`` at 16 kHz."""
-        if self._orig == self._new:
-            return wave
-        return torchaudio.functional.resample(wave, self._orig, self._new, **RESAMPLING)
+        return wave if self.resampler is None else self.resampler(wave)
 
     def log_mel(self, wave16k: torch.Tensor) -> torch.Tensor:
         """musicnn's log-mel of a 16 kHz waveform ``(B, M)``: ``(B, n_mels, 1 + M // hop_length)``."""

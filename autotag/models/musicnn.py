@@ -37,6 +37,8 @@ tagging", ISMIR late-breaking/demo, 2019. https://github.com/jordipons/musicnn (
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -49,6 +51,27 @@ from autotag.models.registry import BACKENDS, FRONTENDS
 
 TF_BN_EPS = 1e-3
 """``tf.compat.v1.layers.batch_normalization``'s default epsilon."""
+
+
+def relu_norm_after_max(x: torch.Tensor, conv: nn.Conv2d, norm: nn.BatchNorm2d,
+                        pool: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """``pool(norm(relu(conv(x))))`` for a max-type ``pool``, in eval mode, with the ReLU and the BatchNorm after it.
+
+    musicnn normalises *after* the ReLU and then takes a maximum (over the mel axis, or a
+    max-pool), so the two per-element passes over the largest maps of the network can move
+    behind the reduction: with frozen statistics the BatchNorm is ``s · v + c`` per channel, and
+    ``max(s · relu(z) + c) = s · relu(max z) + c`` where ``s ≥ 0``, ``s · relu(min z) + c`` where
+    ``s < 0``. Convolving with the weights of the negative-``s`` channels negated turns that
+    ``min`` into a ``max`` too (``min z = −max(−z)``), so one convolution and one max serve every
+    channel. The same numbers as the plain order up to float rounding (the sign flips are exact).
+    """
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    shift = norm.bias - norm.running_mean * scale
+    sign = torch.where(scale < 0, -1.0, 1.0).to(scale)
+    z = F.conv2d(x, conv.weight * sign.view(-1, 1, 1, 1), conv.bias * sign, conv.stride, conv.padding)
+    pooled = pool(z)
+    per_channel = (1, -1) + (1,) * (pooled.dim() - 2)
+    return scale.view(per_channel) * F.relu(sign.view(per_channel) * pooled) + shift.view(per_channel)
 
 
 class MelMaxBlock(nn.Module):
@@ -67,8 +90,10 @@ class MelMaxBlock(nn.Module):
         self.norm = nn.BatchNorm2d(filters, eps=TF_BN_EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(F.relu(self.conv(F.pad(x, self.pad))))
-        return x.amax(dim=3)
+        x = F.pad(x, self.pad)
+        if not self.training:
+            return relu_norm_after_max(x, self.conv, self.norm, lambda z: z.amax(dim=3))
+        return self.norm(F.relu(self.conv(x))).amax(dim=3)
 
 
 def same_padding(kernel: int) -> tuple[int, int]:
@@ -215,6 +240,8 @@ class VggBlock(nn.Module):
         self.pool = nn.MaxPool2d(pool, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return relu_norm_after_max(x, self.conv, self.norm, self.pool)
         return self.pool(self.norm(F.relu(self.conv(self.dropout(x)))))
 
 
