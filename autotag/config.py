@@ -24,7 +24,7 @@ Aggregate = Literal["mean", "max"]
 """How patch probabilities become a track's score."""
 ExportKind = Literal["lab", "jams", "csv"]
 ShardCodec = Literal["flac", "pcm16"]  # autotag.data.shards.CODECS
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["auto", "fp32", "bf16"]  # auto: bf16 on GPU, fp32 on CPU
 """Per-track files ``pipelines.infer`` can write beside its tables."""
 
 
@@ -142,8 +142,11 @@ class TrainConfig:
     patience: int = field(default=10, metadata=at_least(1))
     seed: int = 42
     shuffle_buffer: int = field(default=2000, metadata=at_least(0))
+    prefetch_batches: int = field(default=4, metadata=at_least(0))
+    decode_cpus: float | None = field(default=None, metadata=above(0))  # None: Ray Data's default, 1 CPU a task
     cache_patches: bool | None = None  # None: workers keep decoded patches after epoch 1 when they fit
-    mixed_precision: bool = True
+    continuous_stream: bool = True  # streamed epochs come from one pass over the shards listed once per epoch
+    precision: Precision = "auto"
     checkpoints_to_keep: int = field(default=2, metadata=at_least(1))
     max_failures: int = field(default=2, metadata=at_least(-1))  # -1: retry for ever (Ray Train's rule)
     init_from: str | None = None
