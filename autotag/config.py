@@ -147,6 +147,7 @@ class TrainConfig:
     cache_patches: bool | None = None  # None: workers keep decoded patches after epoch 1 when they fit
     continuous_stream: bool = True  # streamed epochs come from one pass over the shards listed once per epoch
     precision: Precision = "auto"
+    progress_interval_s: float = field(default=10.0, metadata=above(0))  # a progress line while an epoch runs
     checkpoints_to_keep: int = field(default=2, metadata=at_least(1))
     max_failures: int = field(default=2, metadata=at_least(-1))  # -1: retry for ever (Ray Train's rule)
     init_from: str | None = None

@@ -26,7 +26,8 @@ from autotag.memory import reuse_freed_memory
 from autotag.models import checkpoint
 from autotag.train import losses
 from autotag.train.early_stopping import EarlyStopping
-from autotag.train.epoch_stream import EpochStream
+from autotag.train.epoch_progress import with_progress
+from autotag.train.epoch_stream import EpochStream, worker_share
 from autotag.train.patch_cache import PatchCache
 from autotag.train.transfer import freeze, initialise_from
 
@@ -50,6 +51,18 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
 def _autocast(device: torch.device, enabled: bool):
     """bf16 autocast on ``device`` (CUDA or CPU); weights, gradients and Adam stay float32."""
     return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
+
+
+class _Counted:
+    """An iterable of batches that counts how many it gave."""
+
+    def __init__(self, batches):
+        self.batches, self.count = batches, 0
+
+    def __iter__(self):
+        for batch in self.batches:
+            self.count += 1
+            yield batch
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -160,12 +173,23 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             return stream(split, seed)
         return cache.recording(stream(split, seed, device="cpu"))
 
+    def train_batches_known(epoch: int, last: int | None) -> int | None:
+        """Batches of this worker's train epoch, when known before it runs (else the last epoch's)."""
+        if continuous is not None:
+            return -(-worker_share(hp["patches_per_epoch"], context.get_world_size(), epoch) // hp["batch_size"])
+        if "train" in caches and caches["train"].ready:
+            return -(-len(caches["train"]) // hp["batch_size"])
+        return last
+
+    last_batches = None
     for epoch in range(start_epoch, hp["max_epochs"]):
         if stopper.should_stop:
             break
         began = time.perf_counter()
-        train = run_epoch(model, batches("train", hp["seed"] + 1000 * epoch + rank, epoch), task, device, optimizer,
-                          amp)
+        counted = _Counted(batches("train", hp["seed"] + 1000 * epoch + rank, epoch))
+        shown = with_progress(counted, say, epoch, train_batches_known(epoch, last_batches), hp["progress_interval_s"])
+        train = run_epoch(model, shown, task, device, optimizer, amp)
+        last_batches = counted.count
         train_seconds = time.perf_counter() - began
         valid = run_epoch(model, batches("valid", None, epoch), task, device, None, amp)
         improved = stopper.update(valid["loss"], epoch)
