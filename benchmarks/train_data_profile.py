@@ -77,7 +77,9 @@ def step_costs(cfg, files: list[str]) -> list[dict[str, Any]]:
               "hop_samples": frontend.patch_hop_samples, "frame_times": None}
     rows = shard_batch_to_patches(columns, **kwargs)
     patches = len(rows["target"])
-    patch_and_decode = _cpu(lambda: shard_batch_to_patches(columns, **kwargs))
+    tracks = len(samples)
+    chunks = [{k: v[i:i + 8] for k, v in columns.items()} for i in range(0, tracks, 8)]  # the stage's batches
+    patch_and_decode = _cpu(lambda: [shard_batch_to_patches(c, **kwargs) for c in chunks])
     batch = cfg.train.batch_size
     audio = torch.from_numpy(rows["audio"][:batch].copy())
     target = torch.from_numpy(rows["target"][:batch].copy())
