@@ -41,7 +41,8 @@ from pipelines import train
 from pipelines.common import load_config
 
 COLUMNS = {"workers": "workers", "cpus_per_worker": "CPU/worker", "patches": "patches/epoch",
-           "in_memory": "in memory (patches/s)", "full_path": "full path, cached (patches/s)", "ratio": "ratio",
+           "in_memory": "in memory (patches/s)", "rss_in_memory": "in memory: peak RSS/worker (MiB)",
+           "full_path": "full path, cached (patches/s)", "ratio": "ratio",
            "first_epoch_s": "cached: epoch 1 (s)"}
 CODEC_COLUMNS = {"codec": "shard.codec", "shard_mb": "shard bytes (MiB, all splits)", "train_mb": "train split (MiB)",
                  "write_rate": "shard writer (audio-s per CPU-s)"}
@@ -176,9 +177,10 @@ def run(root: str | Path = DEFAULT_ROOT, workers: tuple[int, ...] = (1, 2), epoc
             history, peak = streaming(settings, per_codec[codec])
             row.update({f"streaming_{codec}": steady(history), f"rss_{codec}": peak})
         cached, first_epoch_s = full_path(cfg)
-        memory = steady(in_memory(cfg, patches_ref))
+        with PeakRss(lambda title: "RayTrainWorker" in title) as rss:
+            memory = steady(in_memory(cfg, patches_ref))
         row.update({"in_memory": memory, "full_path": steady(cached), "ratio": steady(cached) / memory,
-                    "first_epoch_s": first_epoch_s})
+                    "first_epoch_s": first_epoch_s, "rss_in_memory": max(rss.peaks.values(), default=float("nan"))})
         for codec in codecs:
             row[f"streaming_{codec}_ratio"] = row[f"streaming_{codec}"] / memory
             columns.update({f"streaming_{codec}": f"streaming, {codec} (patches/s)",
@@ -191,7 +193,7 @@ def run(root: str | Path = DEFAULT_ROOT, workers: tuple[int, ...] = (1, 2), epoc
 def report(rows: list[dict[str, Any]], model: str) -> str:
     columns = dict(COLUMNS)
     for key in (rows[0] if rows else {}):
-        if key.startswith(("streaming_", "rss_")):
+        if key.startswith(("streaming_", "rss_")) and key not in columns:
             columns[key] = key.replace("_", " ")
     return table(rows, columns, f"Training throughput, {model} (goal: streaming ratio ≥ 0.9) — {machine()}")
 
