@@ -23,6 +23,8 @@ from autotag.storage import is_uri
 Aggregate = Literal["mean", "max"]
 """How patch probabilities become a track's score."""
 ExportKind = Literal["lab", "jams", "csv"]
+ShardCodec = Literal["flac", "pcm16"]  # autotag.data.shards.CODECS
+Precision = Literal["auto", "fp32", "bf16"]  # auto: bf16 on GPU, fp32 on CPU
 """Per-track files ``pipelines.infer`` can write beside its tables."""
 
 
@@ -116,7 +118,9 @@ class ShardConfig:
     resumption. ``max_shard_mb``: byte cap of one tar; a shard that would pass it continues
     in ``<name>-1.tar``, ``-2``, ... (None: no cap). ``max_duration_s``: longer files are
     error rows. ``spool_mb``: FLAC bytes of one track kept in memory before spilling to a
-    local temporary file. ``cpus_per_task``: Ray CPUs per shard task.
+    local temporary file. ``cpus_per_task``: Ray CPUs per shard task. ``codec``: the audio
+    members' codec, ``pcm16`` (raw 16-bit samples, nearly free to decode in every training
+    epoch) or ``flac`` (fewer bytes on storage, CPU to decode); both read the same.
     """
 
     tracks_per_shard: int = field(default=256, metadata=at_least(1))
@@ -124,6 +128,7 @@ class ShardConfig:
     max_duration_s: float = field(default=3600.0, metadata=above(0))
     spool_mb: float = field(default=32.0, metadata=at_least(0))
     cpus_per_task: float = field(default=1.0, metadata=above(0))
+    codec: ShardCodec = "flac"
 
 
 @dataclass(frozen=True)
@@ -137,8 +142,12 @@ class TrainConfig:
     patience: int = field(default=10, metadata=at_least(1))
     seed: int = 42
     shuffle_buffer: int = field(default=2000, metadata=at_least(0))
+    prefetch_batches: int = field(default=4, metadata=at_least(0))
+    decode_cpus: float | None = field(default=None, metadata=above(0))  # None: Ray Data's default, 1 CPU a task
     cache_patches: bool | None = None  # None: workers keep decoded patches after epoch 1 when they fit
-    mixed_precision: bool = True
+    continuous_stream: bool = True  # streamed epochs come from one pass over the shards listed once per epoch
+    precision: Precision = "auto"
+    progress_interval_s: float = field(default=10.0, metadata=above(0))  # a progress line while an epoch runs
     checkpoints_to_keep: int = field(default=2, metadata=at_least(1))
     max_failures: int = field(default=2, metadata=at_least(-1))  # -1: retry for ever (Ray Train's rule)
     init_from: str | None = None

@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from benchmarks import infer_gpu, infer_rtf, infer_throughput, shard_throughput, train_throughput
-from benchmarks.common import DEFAULT_ROOT
+from benchmarks.common import DEFAULT_ROOT, table
 from pipelines.common import load_config
 
 
@@ -29,11 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = tuple(args.overrides)
     workers = (1, 2)
-    train_rows = train_throughput.run(args.root, workers, args.epochs, overrides)
+    train_rows, codec_rows = train_throughput.run(args.root, workers, args.epochs, overrides)
     cfg = load_config([f"paths.root={Path(args.root).resolve()}", *overrides])
     model = Path(cfg.paths.checkpoints) / f"bench-train-{workers[-1]}w" / "best"
     infer_rows = infer_throughput.run(args.root, checkpoint=str(model), overrides=overrides)
     print("\n" + train_throughput.report(train_rows, f"{cfg.frontend.name} + {cfg.backend.name}"))
+    print(table(codec_rows, train_throughput.CODEC_COLUMNS, "Shard codecs"))
     print(infer_throughput.report(infer_rows))
     infer_rtf.main(["--root", str(Path(args.root) / "rtf")])
     shard_throughput.main(["--root", str(Path(args.root) / "shard")])

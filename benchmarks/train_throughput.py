@@ -1,6 +1,6 @@
 """Training throughput: the full data path against the same model fed from memory.
 
-    python -m benchmarks.train_throughput [--root outputs/bench] [--epochs 4] [key=value ...]
+    python -m benchmarks.train_throughput [--root outputs/bench] [--epochs 4] [--codecs flac pcm16] [key=value ...]
 
 *Full path*: the train stage itself (``pipelines.train.build_trainer``): WebDataset shards →
 Ray Data decode and patching → ``streaming_split`` → Ray Train workers (DDP), twice: *cached*
@@ -12,7 +12,13 @@ same patches decoded once beforehand, held as tensors in the object store, each 
 every N-th patch and running the same ``run_epoch`` (model, optimizer, batch size, threads,
 CPUs per worker). Both count training patches per second of the training pass (validation
 excluded), summed over workers; the median over epochs after the first (warm-up) is reported.
-The ratio full / in memory says how much the data path costs; the goal is ≥ 0.8.
+The ratio full / in memory says how much the data path costs; the goal is ≥ 0.9 for streaming.
+
+The data set is sharded once per codec (``shard.codec``, under ``<root>/shards-<codec>``); the
+first table gives each codec's shard bytes and its writer's speed in this process (audio seconds
+per CPU second), and streaming runs once per codec. The peak RSS of the streaming workers says
+whether streaming stays in bounded memory: with ``train.continuous_stream`` a worker streams
+``epochs`` passes over the shards (``epochs`` × the patches' bytes) without caching any.
 """
 
 from __future__ import annotations
@@ -30,14 +36,16 @@ import numpy as np
 
 from autotag.data import shards
 from autotag.models import build_model, checkpoint
-from benchmarks.common import DEFAULT_ROOT, machine, prepare, table
+from benchmarks.common import DEFAULT_ROOT, PeakRss, machine, prepare, table
 from pipelines import train
 from pipelines.common import load_config
 
 COLUMNS = {"workers": "workers", "cpus_per_worker": "CPU/worker", "patches": "patches/epoch",
-           "in_memory": "in memory (patches/s)", "full_path": "full path, cached (patches/s)", "ratio": "ratio",
-           "first_epoch_s": "cached: epoch 1 (s)", "streaming": "full path, streaming (patches/s)",
-           "streaming_ratio": "ratio"}
+           "in_memory": "in memory (patches/s)", "rss_in_memory": "in memory: peak RSS/worker (MiB)",
+           "full_path": "full path, cached (patches/s)", "ratio": "ratio",
+           "first_epoch_s": "cached: epoch 1 (s)"}
+CODEC_COLUMNS = {"codec": "shard.codec", "shard_mb": "shard bytes (MiB, all splits)", "train_mb": "train split (MiB)",
+                 "write_rate": "shard writer (audio-s per CPU-s)"}
 
 
 def in_memory_loop(config: dict[str, Any]) -> None:
@@ -118,41 +126,88 @@ def steady(history: list[float]) -> float:
     return float(statistics.median(history[1:] or history))
 
 
+def codec_row(cfg, codec: str) -> dict[str, Any]:
+    """Shard bytes of ``cfg``'s shards, and the shard writer's speed on the train split in this process."""
+    import pyarrow.parquet as pq
+
+    root = Path(cfg.paths.shards)
+    plans = shards.plan_shards(pq.read_table(cfg.dataset.manifest), cfg.shard.tracks_per_shard)
+    plans = [p for p in plans if p.split == "train"]
+    with tempfile.TemporaryDirectory() as out:
+        began = time.process_time()
+        written = [shards.write_shard(p, out, cfg.shard.max_duration_s, codec=codec) for p in plans]
+        cpu = time.process_time() - began
+    audio_s = sum(t["duration_s"] for r in written for t in r.tracks)
+    return {"codec": codec, "shard_mb": sum(f.stat().st_size for f in root.rglob("*.tar")) / 2**20,
+            "train_mb": sum(f.stat().st_size for f in (root / "train").glob("*.tar")) / 2**20,
+            "write_rate": audio_s / max(cpu, 1e-9)}
+
+
+def streaming(settings: list[str], codec_overrides: list[str]) -> tuple[list[float], float]:
+    """Streaming patches/s per epoch, and the peak RSS (MiB) of the busiest train worker."""
+    with PeakRss(lambda title: "RayTrainWorker" in title) as rss:
+        history, _ = full_path(load_config([*settings, *codec_overrides, "train.cache_patches=false"]))
+    return history, max(rss.peaks.values(), default=float("nan"))
+
+
 def run(root: str | Path = DEFAULT_ROOT, workers: tuple[int, ...] = (1, 2), epochs: int = 4,
-        overrides: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """One row per worker count: full-path and in-memory patches/s and their ratio."""
+        overrides: tuple[str, ...] = (), codecs: tuple[str, ...] = ("flac", "pcm16")) -> tuple[list, list]:
+    """One row per worker count (in memory, cached, streaming per codec) and one row per codec."""
     import ray
 
-    base, base_overrides = prepare(root, overrides)
+    folder = Path(root).resolve()
+    per_codec = {codec: [f"shard.codec={codec}", f"paths.shards={folder}/shards-{codec}/${{dataset.name}}"]
+                 for codec in codecs}
+    codec_rows = []
+    for codec in codecs:
+        cfg, base_overrides = prepare(root, [*overrides, *per_codec[codec]])
+        codec_rows.append(codec_row(cfg, codec))
+    print(table(codec_rows, CODEC_COLUMNS, "Shard codecs"), flush=True)
+    base = load_config(base_overrides)  # the last codec's shards feed the cached and in-memory runs
     patches = materialise_train_patches(base)
     patches_ref = ray.put(patches)
     rows = []
+    columns = dict(COLUMNS)
     for n in workers:
         settings = [*base_overrides, f"train.num_workers={n}", f"train.max_epochs={epochs}", "train.patience=1000",
                     f"run_id=bench-train-{n}w"]
-        streaming, _ = full_path(load_config([*settings, "train.cache_patches=false"]))
         cfg = load_config([*settings, "train.cache_patches=true"])
+        row = {"workers": n, "cpus_per_worker": train.worker_cpus(cfg), "patches": len(patches["target"])}
+        for codec in codecs:
+            history, peak = streaming(settings, per_codec[codec])
+            row.update({f"streaming_{codec}": steady(history), f"rss_{codec}": peak})
         cached, first_epoch_s = full_path(cfg)
-        memory = steady(in_memory(cfg, patches_ref))
-        rows.append({"workers": n, "cpus_per_worker": train.worker_cpus(cfg), "patches": len(patches["target"]),
-                     "in_memory": memory, "full_path": steady(cached), "ratio": steady(cached) / memory,
-                     "first_epoch_s": first_epoch_s, "streaming": steady(streaming),
-                     "streaming_ratio": steady(streaming) / memory})
-        print(table(rows[-1:], COLUMNS, f"{cfg.frontend.name} + {cfg.backend.name}, {n} worker(s)"), flush=True)
-    return rows
+        with PeakRss(lambda title: "RayTrainWorker" in title) as rss:
+            memory = steady(in_memory(cfg, patches_ref))
+        row.update({"in_memory": memory, "full_path": steady(cached), "ratio": steady(cached) / memory,
+                    "first_epoch_s": first_epoch_s, "rss_in_memory": max(rss.peaks.values(), default=float("nan"))})
+        for codec in codecs:
+            row[f"streaming_{codec}_ratio"] = row[f"streaming_{codec}"] / memory
+            columns.update({f"streaming_{codec}": f"streaming, {codec} (patches/s)",
+                            f"streaming_{codec}_ratio": "ratio", f"rss_{codec}": "peak RSS/worker (MiB)"})
+        rows.append(row)
+        print(table(rows[-1:], columns, f"{cfg.frontend.name} + {cfg.backend.name}, {n} worker(s)"), flush=True)
+    return rows, codec_rows
 
 
 def report(rows: list[dict[str, Any]], model: str) -> str:
-    return table(rows, COLUMNS, f"Training throughput, {model} (goal: ratio ≥ 0.8) — {machine()}")
+    columns = dict(COLUMNS)
+    for key in (rows[0] if rows else {}):
+        if key.startswith(("streaming_", "rss_")) and key not in columns:
+            columns[key] = key.replace("_", " ")
+    return table(rows, columns, f"Training throughput, {model} (goal: streaming ratio ≥ 0.9) — {machine()}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=DEFAULT_ROOT)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--codecs", nargs="+", default=["flac", "pcm16"], choices=shards.CODECS)
+    parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
     parser.add_argument("overrides", nargs="*", help="Hydra key=value overrides (frontend=tcn ...)")
     args = parser.parse_args(argv)
-    rows = run(args.root, epochs=args.epochs, overrides=tuple(args.overrides))
+    rows, codec_rows = run(args.root, tuple(args.workers), args.epochs, tuple(args.overrides), tuple(args.codecs))
+    print(table(codec_rows, CODEC_COLUMNS, "Shard codecs"))
     cfg = load_config([f"paths.root={args.root}", *args.overrides])
     print(report(rows, f"{cfg.frontend.name} + {cfg.backend.name}"))
     return 0

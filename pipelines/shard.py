@@ -77,7 +77,7 @@ def writer_options(settings: ShardConfig) -> dict[str, Any]:
     """Keyword arguments of :func:`autotag.data.shards.write_shard` from the config."""
     return {"max_duration_s": settings.max_duration_s,
             "max_shard_bytes": None if settings.max_shard_mb is None else int(settings.max_shard_mb * 1024**2),
-            "spool_bytes": int(settings.spool_mb * 1024**2)}
+            "spool_bytes": int(settings.spool_mb * 1024**2), "codec": settings.codec}
 
 
 def write_span(item: dict[str, Any], out_dir: str, ordered: Any, options: dict[str, Any]) -> dict[str, Any]:

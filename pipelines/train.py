@@ -42,11 +42,16 @@ from pipelines.common import cli, init_ray
 log = logging.getLogger("autotag.train")
 
 
-def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: bool = False):
+def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: bool = False, *, epochs: int = 1,
+                  seed: int = 0, decode_cpus: float | None = None):
     """Shards → decoded, patched rows (with frame targets for frame-level tasks) as a streaming Ray Dataset.
 
-    Rows are ``audio`` and ``target`` (plus ``patch_id`` with ``keep_ids``).
+    Rows are ``audio`` and ``target`` (plus ``patch_id`` with ``keep_ids``). ``epochs`` > 1 lists
+    the shards once per epoch back to back (each pass in its own seeded order with ``shuffle``),
+    so that one iteration streams every epoch with no executor start between them
+    (:mod:`autotag.train.epoch_stream`). ``decode_cpus``: Ray CPUs per decode task (Ray's default: 1).
     """
+    import numpy as np
     import ray.data
 
     frontend = model.frontend
@@ -54,8 +59,13 @@ def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: 
     if task.frame_level:
         frames = frontend.output_frames(frontend.patch_samples)
         frame_times = [float(t) for t in frontend.frame_times(frames)]
+    if epochs > 1:
+        rng = np.random.default_rng(seed)
+        files = [f for _ in range(epochs) for f in (rng.permutation(files).tolist() if shuffle else files)]
+        shuffle = False
     ds = ray.data.read_webdataset(files, decoder=True, shuffle="files" if shuffle else None)
-    ds = ds.map_batches(shard_batch_to_patches, batch_size=8, batch_format="numpy",
+    cpus = {} if decode_cpus is None else {"num_cpus": decode_cpus}
+    ds = ds.map_batches(shard_batch_to_patches, batch_size=8, batch_format="numpy", **cpus,
                           fn_kwargs={"task": task.to_dict(), "patch_samples": frontend.patch_samples,
                                      "hop_samples": frontend.patch_hop_samples,
                                      "frame_times": frame_times})
@@ -67,14 +77,20 @@ CACHE_SHARE = 0.3
 share of the cluster's memory (Ray's ``memory`` resource)."""
 
 
-def patch_bytes(shards_dir: str | Path, splits: tuple[str, ...], patch_samples: int, hop_samples: int) -> int | None:
-    """Bytes of the float32 patches the shard index's tracks of ``splits`` cut into (None without an index)."""
+def patch_total(shards_dir: str | Path, splits: tuple[str, ...], patch_samples: int, hop_samples: int) -> int | None:
+    """How many patches the shard index's tracks of ``splits`` cut into (None without an index)."""
     filesystem, index = filesystem_and_path(join(shards_dir, "index.parquet"))
     if filesystem.get_file_info(index).type != pafs.FileType.File:
         return None
     table = pq.read_table(index, columns=["split", "duration_s"], filesystem=filesystem).to_pandas()
     samples = (table.loc[table["split"].isin(splits), "duration_s"] * SAMPLE_RATE).round().to_numpy()
-    return int(patch_counts(samples, patch_samples, hop_samples).sum()) * patch_samples * 4
+    return int(patch_counts(samples, patch_samples, hop_samples).sum())
+
+
+def patch_bytes(shards_dir: str | Path, splits: tuple[str, ...], patch_samples: int, hop_samples: int) -> int | None:
+    """Bytes of the float32 patches the shard index's tracks of ``splits`` cut into (None without an index)."""
+    total = patch_total(shards_dir, splits, patch_samples, hop_samples)
+    return None if total is None else total * patch_samples * 4
 
 
 def cache_patches(cfg: AutotagConfig, model) -> bool:
@@ -98,6 +114,16 @@ def cache_patches(cfg: AutotagConfig, model) -> bool:
     return fits
 
 
+def continuous_patches(cfg: AutotagConfig, model, cache: bool) -> int | None:
+    """Train patches per epoch when the workers stream every epoch from one pass over the shards
+    listed once per epoch (``train.continuous_stream``, the shards not cached, an index to count
+    the patches), else None: each epoch starts a new stream."""
+    if cache or not cfg.train.continuous_stream:
+        return None
+    frontend = model.frontend
+    return patch_total(cfg.paths.shards, ("train",), frontend.patch_samples, frontend.patch_hop_samples)
+
+
 def worker_cpus(cfg: AutotagConfig) -> float:
     """CPUs per training worker: the configured value, or a share that leaves one CPU per node
     for Ray Data (reading and decoding shards); workers that hold every CPU starve it silently."""
@@ -118,13 +144,15 @@ def task_for(cfg: AutotagConfig) -> Task:
 
 
 def loop_config(cfg: AutotagConfig, task: Task, cpus_per_worker: float, cache: bool = False,
-                progress=None) -> dict[str, Any]:
+                progress=None, patches_per_epoch: int | None = None) -> dict[str, Any]:
     """Everything a worker needs, as plain data (no OmegaConf objects cross process lines), and
-    ``progress``, the queue rank 0 puts its epoch lines on (None: they go to the worker's log)."""
+    ``progress``, the queue rank 0 puts its epoch lines on (None: they go to the worker's log).
+    ``patches_per_epoch``: set when the train dataset streams every epoch in one pass."""
     return {"progress": progress, "model": {"frontend": cfg.frontend.name, "frontend_params": dict(cfg.frontend.params),
                       "backend": cfg.backend.name, "backend_params": dict(cfg.backend.params)},
             "task": task.to_dict(), "config": cfg.to_dict(),
-            "train": {**dataclasses.asdict(cfg.train), "cpus_per_worker": cpus_per_worker, "cache_patches": cache}}
+            "train": {**dataclasses.asdict(cfg.train), "cpus_per_worker": cpus_per_worker, "cache_patches": cache,
+                      "patches_per_epoch": patches_per_epoch}}
 
 
 def build_trainer(cfg: AutotagConfig, callbacks: tuple = (), progress=None):
@@ -140,12 +168,17 @@ def build_trainer(cfg: AutotagConfig, callbacks: tuple = (), progress=None):
     cpus = worker_cpus(cfg)
     model = build_model(cfg.frontend.name, cfg.backend.name, task.num_outputs, cfg.frontend.params,
                         cfg.backend.params, task=task.kind)
+    cache = cache_patches(cfg, model)
+    one_stream = continuous_patches(cfg, model, cache)
     datasets = {split: patch_dataset(shards.split_shards(cfg.paths.shards, split), task, model,
-                                     shuffle=split == "train") for split in ("train", "valid")}
+                                     shuffle=split == "train", decode_cpus=cfg.train.decode_cpus,
+                                     epochs=cfg.train.max_epochs if split == "train" and one_stream else 1,
+                                     seed=cfg.train.seed)
+                for split in ("train", "valid")}
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.train.use_gpu else {})}
     log.info("training %s on %d worker(s) with %s each", cfg.run_id, cfg.train.num_workers, resources)
     return TorchTrainer(
-        train_loop_per_worker, train_loop_config=loop_config(cfg, task, cpus, cache_patches(cfg, model), progress),
+        train_loop_per_worker, train_loop_config=loop_config(cfg, task, cpus, cache, progress, one_stream),
         datasets=datasets,
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                                resources_per_worker=resources),

@@ -29,5 +29,5 @@ def cut_patches(samples: np.ndarray, patch_samples: int, hop_samples: int) -> np
     if len(samples) < patch_samples:
         samples = np.pad(samples, (0, patch_samples - len(samples)))
     starts = patch_starts(len(samples), patch_samples, hop_samples)
-    index = starts[:, None] + np.arange(patch_samples)[None, :]
-    return np.ascontiguousarray(samples[index], dtype=np.float32)
+    # A strided view of every window, then one copy of the chosen ones (no index array per sample).
+    return np.lib.stride_tricks.sliding_window_view(samples, patch_samples)[starts].astype(np.float32, copy=True)

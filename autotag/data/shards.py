@@ -1,10 +1,16 @@
-"""WebDataset shard I/O: plan, write and read tar shards of 22,050 Hz mono FLAC + JSON.
+"""WebDataset shard I/O: plan, write and read tar shards of 22,050 Hz mono 16-bit audio + JSON.
 
 Layout under the output root (a local path or a pyarrow filesystem URI)::
 
-    <split>/<split>-NNNNNN.tar       samples <track_id>.flac (16-bit mono, 22,050 Hz) + <track_id>.json
+    <split>/<split>-NNNNNN.tar       samples <track_id>.<codec> (16-bit mono, 22,050 Hz) + <track_id>.json
     <split>/<split>-NNNNNN-K.tar     K = 1, 2, ...: further parts, only when the byte cap splits a shard
     <split>/<split>-NNNNNN.json      the sidecar: parts, tracks, errors and a fingerprint of the plan
+
+The audio member's extension names its codec (:data:`CODECS`): ``flac`` (lossless, about half
+the bytes of raw PCM on music, costs CPU to decode every epoch) or ``pcm16`` (raw 16-bit
+little-endian samples, no header: decoding is a copy). Readers pick the decoder by extension,
+so shards of either codec (and older FLAC-only shards) read the same; the sidecar and each
+sample's JSON record the codec.
 
 The sidecar lets counts and errors be read without opening the tars, and marks the shard
 finished: it is written last, after every part has been moved into place. A shard whose
@@ -64,6 +70,8 @@ INDEX_SCHEMA = pa.schema([("shard", pa.string()), ("split", pa.string()), ("path
                           ("track_id", pa.string()), ("duration_s", pa.float64())])
 ERRORS_SCHEMA = pa.schema([("track_id", pa.string()), ("audio_path", pa.string()), ("stage", pa.string()),
                            ("reason", pa.string())])
+CODECS = ("flac", "pcm16")
+"""Audio codecs of the shards' audio members (the member's extension); see :func:`decode_member`."""
 FORMAT_VERSION = 3  # part of every fingerprint: bump when the same input would give other bytes
 SPOOL_BYTES = 32 * 1024**2
 _BLOCK = tarfile.BLOCKSIZE
@@ -102,6 +110,7 @@ class ShardResult:
     tracks: list[dict[str, Any]] = field(default_factory=list)  # track_id, duration_s, part (index into parts)
     errors: list[dict[str, Any]] = field(default_factory=list)  # track_id, audio_path, stage, reason
     fingerprint: str = ""
+    codec: str = "flac"  # sidecars written before the codec option hold FLAC
     skipped: bool = False
     seconds: float = 0.0
 
@@ -149,11 +158,15 @@ def plan_shards(manifest: pa.Table, tracks_per_shard: int) -> list[ShardPlan]:
     return [plan_from_span(ordered, span) for span in plan_spans(ordered, tracks_per_shard)]
 
 
-def plan_fingerprint(plan: ShardPlan, max_duration_s: float | None, max_shard_bytes: int | None) -> str:
-    """A digest of everything that decides a shard's bytes (its rows and the writer's settings)."""
-    payload = json.dumps({"version": FORMAT_VERSION, "name": plan.name, "split": plan.split, "rows": plan.rows,
-                          "max_duration_s": max_duration_s, "max_shard_bytes": max_shard_bytes},
-                         sort_keys=True, default=str)
+def plan_fingerprint(plan: ShardPlan, max_duration_s: float | None, max_shard_bytes: int | None,
+                     codec: str = "flac") -> str:
+    """A digest of everything that decides a shard's bytes (its rows and the writer's settings).
+
+    FLAC leaves the digest as it was before the codec option, so finished FLAC shards stay finished.
+    """
+    settings = {"version": FORMAT_VERSION, "name": plan.name, "split": plan.split, "rows": plan.rows,
+                "max_duration_s": max_duration_s, "max_shard_bytes": max_shard_bytes}
+    payload = json.dumps(settings if codec == "flac" else {**settings, "codec": codec}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -299,24 +312,54 @@ def to_pcm16(block: np.ndarray) -> np.ndarray:
     return np.clip(block, -32768.0, 32767.0, out=block).astype(np.int16)
 
 
+def _check_codec(codec: str) -> None:
+    if codec not in CODECS:
+        raise ValueError(f"shard codec {codec!r} unknown; known: {', '.join(CODECS)}")
+
+
+class _Pcm16Writer:
+    """Raw 16-bit little-endian samples into ``spool``, the ``pcm16`` codec's member bytes."""
+
+    def __init__(self, spool: IO[bytes]):
+        self.spool = spool
+
+    def write(self, samples: np.ndarray) -> None:
+        self.spool.write(samples.astype("<i2", copy=False).tobytes())
+
+    def __enter__(self) -> _Pcm16Writer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _audio_writer(spool: IO[bytes], codec: str):
+    if codec == "pcm16":
+        return _Pcm16Writer(spool)
+    return sf.SoundFile(spool, "w", SAMPLE_RATE, 1, format="FLAC", subtype="PCM_16",
+                        compression_level=FLAC_COMPRESSION)
+
+
 def encode_track(row: dict[str, Any], split: str, max_duration_s: float | None,
-                 spool_bytes: int = SPOOL_BYTES) -> tuple[IO[bytes], int, dict[str, Any]]:
-    """Decode one manifest row block by block into a 16-bit FLAC spool.
+                 spool_bytes: int = SPOOL_BYTES, codec: str = "flac") -> tuple[IO[bytes], int, dict[str, Any]]:
+    """Decode one manifest row block by block into a 16-bit spool in ``codec`` (one of :data:`CODECS`).
 
     Returns the spool (positioned at 0), its size and the sample's JSON metadata.
     Raises :class:`AudioDecodeError` for a file that cannot be used.
     """
+    _check_codec(codec)
     spool = tempfile.SpooledTemporaryFile(max_size=spool_bytes)
     try:
         with open_audio(row["audio_path"], max_duration_s=max_duration_s) as stream:
-            with sf.SoundFile(spool, "w", SAMPLE_RATE, 1, format="FLAC", subtype="PCM_16",
-                              compression_level=FLAC_COMPRESSION) as flac:
+            with _audio_writer(spool, codec) as audio:
                 for block in stream.blocks():
-                    flac.write(to_pcm16(block))
+                    audio.write(to_pcm16(block))
             meta = {"track_id": row["track_id"], "split": split, "labels": _labels(row), "source": row["audio_path"],
                     "source_sample_rate": stream.source_sample_rate, "source_channels": stream.source_channels,
                     "source_format": stream.source_format, "sample_rate": SAMPLE_RATE,
                     "duration_s": stream.samples_out / SAMPLE_RATE}
+            if codec != "flac":  # FLAC samples keep the JSON they had before the codec option
+                meta["codec"] = codec
     except BaseException:
         spool.close()
         raise
@@ -325,12 +368,32 @@ def encode_track(row: dict[str, Any], split: str, max_duration_s: float | None,
     return spool, size, meta
 
 
+def decode_member(codec: str, data: bytes, where: str = "shard member") -> np.ndarray:
+    """A shard's audio member (``<key>.<codec>``) → float32 mono samples at :data:`autotag.SAMPLE_RATE`.
+
+    ``pcm16`` samples are the 16-bit integers divided by 32,768, exactly what decoding the
+    FLAC of the same track gives.
+
+    Raises
+    ------
+    ValueError
+        An unknown codec, or a ``pcm16`` member with an odd number of bytes (``where`` names it).
+    """
+    if codec == "flac":
+        return decode_flac(data)
+    if codec == "pcm16":
+        if len(data) % 2:
+            raise ValueError(f"{where}: pcm16 audio of {len(data)} bytes; expected an even number (16-bit samples)")
+        return np.frombuffer(data, dtype="<i2").astype(np.float32) * np.float32(1 / 32768)
+    raise ValueError(f"{where}: audio codec {codec!r} unknown; known: {', '.join(CODECS)}")
+
+
 def _error_row(row: dict[str, Any], stage: str, reason: str) -> dict[str, Any]:
     return {"track_id": row["track_id"], "audio_path": row["audio_path"], "stage": stage, "reason": reason}
 
 
 def write_shard(plan: ShardPlan, out_dir: str | Path, max_duration_s: float | None = None, *,
-                max_shard_bytes: int | None = None, spool_bytes: int = SPOOL_BYTES) -> ShardResult:
+                max_shard_bytes: int | None = None, spool_bytes: int = SPOOL_BYTES, codec: str = "flac") -> ShardResult:
     """Decode every track of ``plan`` and write its tar part(s), then its sidecar.
 
     A shard finished by an earlier run of the same plan is not rebuilt: its sidecar is
@@ -348,21 +411,24 @@ def write_shard(plan: ShardPlan, out_dir: str | Path, max_duration_s: float | No
     max_shard_bytes
         Byte cap of one tar; None: one tar per shard whatever its size.
     spool_bytes
-        FLAC bytes of one track kept in memory before spilling to a local temporary file.
+        Encoded bytes of one track kept in memory before spilling to a local temporary file.
+    codec
+        The audio members' codec, one of :data:`CODECS`.
     """
+    _check_codec(codec)
     start = time.perf_counter()
-    fingerprint = plan_fingerprint(plan, max_duration_s, max_shard_bytes)
+    fingerprint = plan_fingerprint(plan, max_duration_s, max_shard_bytes, codec)
     earlier = read_sidecar(out_dir, plan)
     if is_finished(earlier, fingerprint):
         earlier.skipped, earlier.seconds = True, time.perf_counter() - start
         return earlier
     filesystem, folder = filesystem_and_path(join(out_dir, plan.split))
     filesystem.create_dir(folder, recursive=True)
-    result = ShardResult(plan.name, plan.split, shard_path(out_dir, plan), fingerprint=fingerprint)
+    result = ShardResult(plan.name, plan.split, shard_path(out_dir, plan), fingerprint=fingerprint, codec=codec)
     tars = _TarParts(out_dir, plan.split, plan.name, max_shard_bytes)
     try:
         for row in plan.rows:
-            _add_track(tars, result, row, plan.split, max_duration_s, spool_bytes)
+            _add_track(tars, result, row, plan.split, max_duration_s, spool_bytes, codec)
         result.parts = tars.close()
     except BaseException:
         tars.abort()
@@ -377,9 +443,9 @@ def write_shard(plan: ShardPlan, out_dir: str | Path, max_duration_s: float | No
 
 
 def _add_track(tars: _TarParts, result: ShardResult, row: dict[str, Any], split: str,
-               max_duration_s: float | None, spool_bytes: int) -> None:
+               max_duration_s: float | None, spool_bytes: int, codec: str) -> None:
     try:
-        spool, size, meta = encode_track(row, split, max_duration_s, spool_bytes)
+        spool, size, meta = encode_track(row, split, max_duration_s, spool_bytes, codec)
     except AudioDecodeError as exc:
         result.errors.append(_error_row(row, exc.stage, exc.reason))
         return
@@ -389,7 +455,7 @@ def _add_track(tars: _TarParts, result: ShardResult, row: dict[str, Any], split:
         return
     with spool:
         payload = json.dumps(meta, sort_keys=True).encode()
-        part = tars.add([(f"{row['track_id']}.flac", spool, size),
+        part = tars.add([(f"{row['track_id']}.{codec}", spool, size),
                          (f"{row['track_id']}.json", io.BytesIO(payload), len(payload))])
     result.tracks.append({"track_id": row["track_id"], "duration_s": meta["duration_s"], "part": part})
 
@@ -429,7 +495,8 @@ def iter_shard(path: str | Path) -> Iterator[tuple[str, Any, dict[str, Any]]]:
     """Yield ``(track_id, samples, meta)`` from a shard written by :func:`write_shard`.
 
     ``path`` is a local path or a URI. Member names are never used as file-system paths;
-    they only key the samples.
+    they only key the samples, and the audio member's extension picks its decoder
+    (:func:`decode_member`).
     """
     pending: dict[str, dict[str, bytes]] = {}
     filesystem, inner = filesystem_and_path(path)
@@ -439,9 +506,10 @@ def iter_shard(path: str | Path) -> Iterator[tuple[str, Any, dict[str, Any]]]:
                 continue
             key, _, ext = Path(member.name).name.partition(".")
             pending.setdefault(key, {})[ext] = tar.extractfile(member).read()
-            if {"flac", "json"} <= pending[key].keys():
+            codec = next((c for c in CODECS if c in pending[key]), None)
+            if codec is not None and "json" in pending[key]:
                 parts = pending.pop(key)
-                yield key, decode_flac(parts["flac"]), json.loads(parts["json"])
+                yield key, decode_member(codec, parts[codec], f"{path} member {key}.{codec}"), json.loads(parts["json"])
 
 
 def index_table(results: list[ShardResult]) -> pa.Table:

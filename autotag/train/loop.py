@@ -26,6 +26,8 @@ from autotag.memory import reuse_freed_memory
 from autotag.models import checkpoint
 from autotag.train import losses
 from autotag.train.early_stopping import EarlyStopping
+from autotag.train.epoch_progress import with_progress
+from autotag.train.epoch_stream import EpochStream, worker_share
 from autotag.train.patch_cache import PatchCache
 from autotag.train.transfer import freeze, initialise_from
 
@@ -39,10 +41,28 @@ def _all_reduce(values: list[float], device: torch.device) -> list[float]:
     return tensor.tolist()
 
 
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether ``train.precision`` asks for bf16 autocast on ``device`` (``auto``: on GPU only)."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"train.precision {precision!r}; expected auto, fp32 or bf16")
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
+
+
 def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
+    """bf16 autocast on ``device`` (CUDA or CPU); weights, gradients and Adam stay float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else nullcontext()
+
+
+class _Counted:
+    """An iterable of batches that counts how many it gave."""
+
+    def __init__(self, batches):
+        self.batches, self.count = batches, 0
+
+    def __iter__(self):
+        for batch in self.batches:
+            self.count += 1
+            yield batch
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -50,7 +70,8 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def run_epoch(model, batches, task: Task, device, optimizer=None, amp: bool = False) -> dict[str, float]:
-    """One pass over ``batches``; trains when ``optimizer`` is given. Returns global sums."""
+    """One pass over ``batches``; trains when ``optimizer`` is given; ``amp``: bf16 autocast
+    around forward and loss. Returns global sums."""
     model.train(optimizer is not None)
     loss_sum, correct, count, decisions = 0.0, 0.0, 0, 0.0
     grad = torch.enable_grad() if optimizer is not None else torch.no_grad()
@@ -59,7 +80,8 @@ def run_epoch(model, batches, task: Task, device, optimizer=None, amp: bool = Fa
             audio, target = batch["audio"].to(device), batch["target"].to(device)
             with _autocast(device, amp):
                 logits = model(audio)
-            loss = losses.loss(task, logits, target)
+                loss = losses.loss(task, logits, target)
+            logits = logits.float()
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -126,28 +148,50 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     device = get_device()
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=hp["lr"])
     start_epoch, stopper, history = _restore(model, optimizer, hp["patience"], say)
-    amp = bool(hp["mixed_precision"]) and device.type == "cuda"
+    amp = uses_bf16(hp["precision"], device)
     shards = {split: ray.train.get_dataset_shard(split) for split in ("train", "valid")}
     caches = {split: PatchCache() for split in shards} if hp.get("cache_patches") else {}
 
-    def batches(split: str, seed: int | None):
+    def stream(split: str, seed: int | None, device: str = "auto"):
+        shuffle = ({} if seed is None
+                   else {"local_shuffle_buffer_size": hp["shuffle_buffer"], "local_shuffle_seed": seed})
+        return shards[split].iter_torch_batches(batch_size=hp["batch_size"], drop_last=False, device=device,
+                                                prefetch_batches=hp["prefetch_batches"], **shuffle)
+
+    # One iteration of a train dataset that lists the shards once per epoch (pipelines.train.patch_dataset).
+    continuous = (EpochStream(stream("train", hp["seed"] + rank), hp["patches_per_epoch"], context.get_world_size())
+                  if hp.get("patches_per_epoch") else None)
+
+    def batches(split: str, seed: int | None, epoch: int):
         """This worker's batches of ``split``: from its patch cache once filled, else streamed."""
+        if split == "train" and continuous is not None:
+            return continuous.epoch(epoch)
         cache = caches.get(split)
         if cache is not None and cache.ready:
             return cache.batches(hp["batch_size"], seed)
-        shuffle = ({} if seed is None
-                   else {"local_shuffle_buffer_size": hp["shuffle_buffer"], "local_shuffle_seed": seed})
-        stream = shards[split].iter_torch_batches(batch_size=hp["batch_size"], drop_last=False,
-                                                  device="cpu" if cache is not None else "auto", **shuffle)
-        return stream if cache is None else cache.recording(stream)
+        if cache is None:
+            return stream(split, seed)
+        return cache.recording(stream(split, seed, device="cpu"))
 
+    def train_batches_known(epoch: int, last: int | None) -> int | None:
+        """Batches of this worker's train epoch, when known before it runs (else the last epoch's)."""
+        if continuous is not None:
+            return -(-worker_share(hp["patches_per_epoch"], context.get_world_size(), epoch) // hp["batch_size"])
+        if "train" in caches and caches["train"].ready:
+            return -(-len(caches["train"]) // hp["batch_size"])
+        return last
+
+    last_batches = None
     for epoch in range(start_epoch, hp["max_epochs"]):
         if stopper.should_stop:
             break
         began = time.perf_counter()
-        train = run_epoch(model, batches("train", hp["seed"] + 1000 * epoch + rank), task, device, optimizer, amp)
+        counted = _Counted(batches("train", hp["seed"] + 1000 * epoch + rank, epoch))
+        shown = with_progress(counted, say, epoch, train_batches_known(epoch, last_batches), hp["progress_interval_s"])
+        train = run_epoch(model, shown, task, device, optimizer, amp)
+        last_batches = counted.count
         train_seconds = time.perf_counter() - began
-        valid = run_epoch(model, batches("valid", None), task, device, None, amp)
+        valid = run_epoch(model, batches("valid", None, epoch), task, device, None, amp)
         improved = stopper.update(valid["loss"], epoch)
         metrics = {"epoch": epoch, "train_loss": train["loss"], "train_accuracy": train["accuracy"],
                    "val_loss": valid["loss"], "val_accuracy": valid["accuracy"], "improved": improved,

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from autotag import SAMPLE_RATE
-from autotag.data.audio import decode_flac
 from autotag.data.patches import cut_patches, patch_starts
+from autotag.data.shards import CODECS, decode_member
 from autotag.data.tasks import Task
 
 
@@ -32,15 +32,17 @@ def patch_targets(task: Task, labels: dict[str, Any], track_id: str, starts: np.
 
 def shard_batch_to_patches(batch: dict[str, np.ndarray], task: dict[str, Any], patch_samples: int,
                            hop_samples: int, frame_times: Sequence[float] | None = None) -> dict[str, np.ndarray]:
-    """A batch of WebDataset samples (``flac`` bytes, ``json`` dicts) → patch rows.
+    """A batch of WebDataset samples (audio bytes in a column per codec, ``flac`` or ``pcm16``,
+    and ``json`` dicts) → patch rows. A batch may mix codecs: each sample decodes the column
+    that holds its audio.
 
     Returns ``{"audio": (P, patch_samples) float32, "target": ..., "patch_id": (P,)}`` where
     ``patch_id`` is ``<track_id>:<patch index>``.
     """
     bound = Task.from_dict(task)
     audio, targets, patch_ids = [], [], []
-    for flac, meta in zip(batch["flac"], batch["json"]):
-        samples = decode_flac(flac)
+    for i, meta in enumerate(batch["json"]):
+        samples = decode_samples(batch, i, meta["track_id"])
         patches = cut_patches(samples, patch_samples, hop_samples)
         starts = patch_starts(max(len(samples), patch_samples), patch_samples, hop_samples)
         audio.append(patches)
@@ -51,3 +53,12 @@ def shard_batch_to_patches(batch: dict[str, np.ndarray], task: dict[str, Any], p
                 "patch_id": np.zeros((0,), dtype=object)}
     return {"audio": np.concatenate(audio), "target": np.concatenate(targets),
             "patch_id": np.asarray(patch_ids, dtype=object)}
+
+
+def decode_samples(batch: dict[str, np.ndarray], i: int, track_id: str) -> np.ndarray:
+    """Sample ``i``'s audio, from whichever codec column of ``batch`` holds it."""
+    for codec in CODECS:
+        column = batch.get(codec)
+        if column is not None and column[i] is not None:
+            return decode_member(codec, column[i], f"shard sample {track_id}.{codec}")
+    raise ValueError(f"shard sample {track_id}: no audio member (expected one of {', '.join(CODECS)})")

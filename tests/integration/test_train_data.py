@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -84,6 +85,61 @@ def test_every_patch_is_seen_once_per_epoch_across_two_workers(sharded, tmp_path
         # Ray's equal split may hold back fewer rows than there are workers; nothing else is dropped.
         assert set(seen) <= set(expected) and len(expected) - len(seen) <= 1
         assert abs(len(ranks[0]) - len(ranks[1])) == 0
+
+
+def _record_continuous_epochs(config):
+    import ray.train
+
+    from autotag.train.epoch_stream import EpochStream
+
+    context = ray.train.get_context()
+    rank = context.get_world_rank()
+    stream = EpochStream(ray.train.get_dataset_shard("train").iter_batches(
+        batch_size=5, local_shuffle_buffer_size=20, local_shuffle_seed=rank), config["patches"],
+        context.get_world_size())
+    epochs = [[str(i) for batch in stream.epoch(e) for i in batch["patch_id"]] for e in range(3)]
+    Path(config["out"], f"rank{rank}.json").write_text(json.dumps(epochs))
+    ray.train.report({"epochs": 3})
+
+
+def test_one_stream_over_three_passes_gives_every_patch_three_times_in_epochs_of_equal_shares(sharded, tmp_path):
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from autotag.train.epoch_stream import worker_share
+
+    task = train.task_for(sharded)
+    model = train.build_model("lms_conv2d", "autopool", task.num_outputs)
+    files = shards.split_shards(sharded.paths.shards, "train")
+    expected = sorted(train.patch_dataset(files, task, model, shuffle=False, keep_ids=True).to_pandas()["patch_id"])
+    frontend = model.frontend
+    assert train.patch_total(sharded.paths.shards, ("train",), frontend.patch_samples,
+                             frontend.patch_hop_samples) == len(expected)
+    dataset = train.patch_dataset(files, task, model, shuffle=True, keep_ids=True, epochs=3, seed=1)
+    TorchTrainer(_record_continuous_epochs, train_loop_config={"out": str(tmp_path), "patches": len(expected)},
+                 datasets={"train": dataset},
+                 scaling_config=ray.train.ScalingConfig(num_workers=2, resources_per_worker={"CPU": 0.5}),
+                 run_config=ray.train.RunConfig(name="continuous", storage_path=str(tmp_path / "runs"))).fit()
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    for epoch in range(3):
+        assert [len(r[epoch]) for r in ranks] == [worker_share(len(expected), 2, epoch)] * 2
+    seen = sorted(i for r in ranks for epoch in r for i in epoch)
+    # three passes over every patch; the equal split may hold back fewer rows than there are workers
+    assert len(seen) >= 3 * len(expected) - 1 and set(seen) == set(expected)
+    assert all(seen.count(i) <= 3 for i in expected)
+
+
+def test_streamed_training_from_one_continuous_pass_trains_every_epoch_on_all_patches(sharded):
+    result = train.run(load_config([*_overrides(sharded), "run_id=continuous", "train.cache_patches=false",
+                                    "train.max_epochs=2"]))
+    history = pq.read_table(result["history"]).to_pylist()
+    task = train.task_for(sharded)
+    frontend = train.build_model("lms_conv2d", "autopool", task.num_outputs).frontend
+    patches = train.patch_total(sharded.paths.shards, ("train",), frontend.patch_samples, frontend.patch_hop_samples)
+    from autotag.train.epoch_stream import worker_share
+
+    assert [h["train_examples"] for h in history] == [2 * worker_share(patches, 2, e) for e in range(2)]
+    assert result["epochs_run"] == 2
 
 
 def test_fine_tuning_from_a_checkpoint_keeps_the_frozen_front_end(sharded, tmp_path):
