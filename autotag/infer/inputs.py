@@ -17,7 +17,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from autotag import errors, storage
 from autotag.data.adapters.common import track_id_from_path
@@ -151,7 +150,10 @@ def track_rows(source: str) -> pa.Table:
 
 def _read_table(source: str) -> pa.Table:
     try:
-        return pq.read_table(source) if source.lower().endswith(".parquet") else pacsv.read_csv(source)
+        if source.lower().endswith(".parquet"):
+            return storage.read_table(source)
+        with storage.open_input(source) as stream:
+            return pacsv.read_csv(stream)
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"infer input {source}: cannot read ({exc})") from None
 
