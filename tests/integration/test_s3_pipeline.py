@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import duckdb
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
@@ -156,3 +159,35 @@ def test_evaluate_reads_the_predictions_and_writes_the_report_on_s3(s3_run):
     metrics = json.loads(storage.location(result["metrics_json"]).read_text())
     assert metrics["runs"]["s3run"]["coverage"]["evaluated_tracks"] == len(
         [r for r in s3_run["rows"] if r["split"] == "test"])
+
+
+def _readme_sql(pattern: str) -> str:
+    readme = (REPO / "README.md").read_text()
+    return re.search(pattern, readme, re.S).group(1)
+
+
+def test_the_readme_s3_query_runs_on_the_predictions_through_pyarrow(s3_run):
+    """The README's DuckDB query over the predictions on S3, with pyarrow reading the objects
+    (DuckDB's httpfs extension is downloaded at run time, which this machine cannot do)."""
+    select = _readme_sql(r"```sql\nINSTALL httpfs.*?\n(SELECT tag AS genre.*?;)\n```")
+    filesystem, root = storage.filesystem_and_path(s3_run["cfg"].paths.predictions)
+    tags = ds.dataset(f"{root}/tags", filesystem=filesystem, format="parquet", partitioning="hive")
+    query = re.sub(r"FROM read_parquet\([^)]*\)", "FROM tags", select).replace("'demo'", "'s3run'")
+    connection = duckdb.connect()
+    connection.register("tags", tags)
+    counts = connection.execute(query).fetchall()
+    assert sum(n for _, n in counts) == CLASSES * PER_CLASS  # one predicted genre per track
+    assert counts == sorted(counts, key=lambda row: -row[1])
+
+
+def test_the_readme_httpfs_query_reads_s3_directly_where_the_extension_loads(s3_run, s3_endpoint):
+    connection = duckdb.connect()
+    try:
+        connection.execute("LOAD httpfs")
+    except duckdb.Error as exc:
+        pytest.skip(f"DuckDB's httpfs extension is not installed here and cannot be downloaded ({exc})"[:200])
+    select = _readme_sql(r"```sql\nINSTALL httpfs.*?\n(SELECT tag AS genre.*?;)\n```")
+    connection.execute(f"CREATE SECRET s3 (TYPE s3, KEY_ID 'autotag-test', SECRET 'autotag-test', REGION 'us-east-1', "
+                       f"ENDPOINT '{s3_endpoint.removeprefix('http://')}', URL_STYLE 'path', USE_SSL false)")
+    query = select.replace("s3://bucket/autotag", f"{s3_run['bucket']}/autotag").replace("'demo'", "'s3run'")
+    assert sum(n for _, n in connection.execute(query).fetchall()) == CLASSES * PER_CLASS
