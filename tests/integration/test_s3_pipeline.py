@@ -123,6 +123,14 @@ def test_shards_index_errors_and_sidecars_are_on_s3(s3_run):
     assert all(r["path"].startswith(f"{bucket}/autotag/shards/s3genre/") for r in index)
 
 
+def test_a_shard_rerun_on_s3_skips_every_finished_shard_and_rewrites_no_tar(s3_run):
+    cfg, summary = s3_run["cfg"], s3_run["shard"]
+    before = {i.path: i.mtime for i in storage.list_files(cfg.paths.shards) if i.path.endswith(".tar")}
+    again = shard.run(cfg)
+    assert again["skipped_shards"] == again["shards"] == summary["shards"] and again["tracks"] == summary["tracks"]
+    assert {i.path: i.mtime for i in storage.list_files(cfg.paths.shards) if i.path.endswith(".tar")} == before
+
+
 def test_training_keeps_its_run_and_best_checkpoint_on_s3(s3_run):
     result, bucket = s3_run["train"], s3_run["bucket"]
     assert result["best_checkpoint"] == f"{bucket}/autotag/checkpoints/s3run/best"
