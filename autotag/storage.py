@@ -256,6 +256,15 @@ def storage_root(place: Location) -> tuple[str, pafs.FileSystem | None]:
     return path, filesystem
 
 
+_STORE_FAILURE = re.compile(r"AWS Error|curlCode|NO_SUCH_BUCKET|google::cloud", re.I)
+
+
+def object_store_failure(exc: OSError) -> str | None:
+    """One line for an error an object store gave (after pyarrow's retries), else None."""
+    text = " ".join(str(exc).split())
+    return f"object store: {text}" if _STORE_FAILURE.search(text) else None
+
+
 def open_input(place: Location) -> pa.NativeFile:
     """A sequential read stream of one file (local path or URI)."""
     filesystem, path = filesystem_and_path(place)

@@ -256,6 +256,12 @@ def cli(run: Callable[[AutotagConfig], dict[str, Any]], config_name: str = "conf
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        failure = storage.object_store_failure(exc)
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)  # the store failed past its retries: no traceback
+        return 1
     text = json.dumps(result, indent=2, default=str)
     for path in json_files:
         Path(path).write_text(text + "\n")

@@ -195,3 +195,13 @@ def test_runtime_config_keys_reach_the_filesystem(s3_endpoint, monkeypatch):
     assert path == "bucket/key.parquet" and options["request_timeout"] == 2.5
     assert options["endpoint_override"] == cfg.runtime.s3_endpoint.removeprefix("http://")
     assert options["scheme"] == "http"
+
+
+def test_a_stage_facing_a_refused_endpoint_ends_in_one_line(s3_bucket, endpoint_env, capsys, tmp_path):
+    from pipelines import evaluate
+
+    endpoint_env(AWS_ENDPOINT_URL=closed_port_url(), AWS_MAX_ATTEMPTS="1")
+    code = evaluate.main([f"paths.root={s3_bucket}/autotag", "run_id=r", f"dataset.manifest={tmp_path}/m.parquet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: object store: ")
+    assert "NETWORK_CONNECTION" in err[0] or "connect" in err[0].lower()
