@@ -6,9 +6,9 @@ Starts a local S3 endpoint (moto in server mode, a dev dependency) unless ``AWS_
 names one, puts ``--objects`` small ``.wav`` objects under ``s3://<bucket>/music/`` spread over
 ``--folders`` folders, then times (a) the raw paginated listing of the prefix
 (:func:`autotag.storage.relative_files`, ``ListObjectsV2`` 1,000 keys a page) and (b) the whole
-scan of :func:`autotag.infer.inputs.track_rows` (listing, filtering, track ids). Memory is the
-peak RSS of a child process that does only the listing, less that of a child listing an empty
-prefix (the endpoint runs in this process, so in-process counters would mix in its memory).
+scan of :func:`autotag.infer.inputs.track_rows` (listing, filtering, track ids). Memory is how much
+the resident set of a child process grows while it lists the prefix and holds the names (the
+endpoint runs in this process, so in-process counters would mix in its memory).
 The times are moto's on this machine: moto builds every 1,000-key page from the whole bucket,
 so they grow faster than linearly with the bucket; a real S3 answers a page in tens of ms.
 """
@@ -60,12 +60,20 @@ def fill(bucket: str, objects: int, folders: int) -> float:
     return time.perf_counter() - start
 
 
-LISTER = ("import sys, resource; from autotag import storage; n = sum(1 for _ in storage.relative_files(sys.argv[1])); "
-          "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+LISTER = """
+import sys
+from autotag import storage
+def rss():  # resident KiB now
+    return int(open("/proc/self/statm").read().split()[1]) * 4
+before = rss()
+names = list(storage.relative_files(sys.argv[1]))  # held, as the scan holds them
+print(len(names), rss() - before)
+"""
 
 
 def listing_rss_kib(prefix: str) -> tuple[int, int]:
-    """``(objects, peak RSS in KiB)`` of a child process that lists ``prefix`` and nothing else."""
+    """``(objects, KiB)``: how much a child process's resident memory grows while it lists
+    ``prefix`` and holds the names."""
     out = subprocess.run([sys.executable, "-c", LISTER, prefix], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.split()
     return int(out[0]), int(out[1])
@@ -91,14 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         list_s, names = timed(lambda: list(storage.relative_files(prefix)))
         scan_s, rows = timed(lambda: inputs.track_rows(prefix))
         listed, rss = listing_rss_kib(prefix)
-        _, empty_rss = listing_rss_kib(f"s3://{bucket}/nothing-here/")
         assert len(names) == rows.num_rows == listed == args.objects, (len(names), rows.num_rows, listed)
         pages = -(-args.objects // 1000)
-        print(f"| objects | folders | pages | listing s | objects/s | scan s | listing RSS above an empty listing |\n"
+        print(f"| objects | folders | pages | listing s | objects/s | scan s | RSS growth of the listing |\n"
               f"|---|---|---|---|---|---|---|\n"
               f"| {args.objects} | {args.folders} | {pages} | {list_s:.2f} | {args.objects / list_s:,.0f} | "
-              f"{scan_s:.2f} | {(rss - empty_rss) / 1024:.1f} MiB ({(rss - empty_rss) * 1024 / args.objects:.0f} B "
-              f"per object) |")
+              f"{scan_s:.2f} | {rss / 1024:.1f} MiB ({rss * 1024 / args.objects:.0f} B per object) |")
         print(f"(putting the objects took {put_s:.1f} s; {os.getloadavg()[0]:.1f} load average)")
     finally:
         if server is not None:
