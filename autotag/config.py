@@ -230,12 +230,21 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """``address``: None starts an embedded local Ray; "auto" joins the cluster this runs on."""
+    """``address``: None starts an embedded local Ray; "auto" joins the cluster this runs on.
+
+    ``s3_endpoint``, ``s3_max_attempts``, ``s3_request_timeout_s``: the object-store settings of
+    :mod:`autotag.storage` (an S3-compatible endpoint URL, attempts per request with retries of
+    transient failures, seconds before a stalled request fails and is retried); None leaves
+    them to the environment (``AWS_ENDPOINT_URL``, ``AWS_MAX_ATTEMPTS``, ...).
+    """
 
     address: str | None = None
     num_cpus: int | None = field(default=None, metadata=at_least(1))
     object_store_mb: int | None = field(default=1024, metadata=at_least(64))
     progress_bars: bool = True
+    s3_endpoint: str | None = None
+    s3_max_attempts: int | None = field(default=None, metadata=at_least(1))
+    s3_request_timeout_s: float | None = field(default=None, metadata=above(0))
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +40,10 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from autotag import layout
+from autotag import layout, storage
 from autotag.data.tasks import Task
-from autotag.storage import TMP_MARK, atomic_write_bytes, atomic_write_table
+from autotag.storage import TMP_MARK, UriPath, atomic_write_bytes, atomic_write_table, location
 
 TRACKS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("track_id", pa.string()), ("audio_path", pa.string()), ("duration_s", pa.float64()),
@@ -89,7 +87,7 @@ def fingerprint(checkpoint_dir: str | os.PathLike[str]) -> str:
     fingerprint make the same predictions."""
     digest = hashlib.sha256()
     for name in (layout.WEIGHTS, layout.META):
-        with open(Path(checkpoint_dir) / name, "rb") as handle:
+        with storage.open_input(location(checkpoint_dir) / name) as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return f"sha256:{digest.hexdigest()}"
@@ -139,8 +137,8 @@ def check_resume(predictions: str | os.PathLike[str], run_id: str, checkpoint: s
         return
     old_print = recorded.get("fingerprint")
     if old_print is None:  # written before run manifests: compare the checkpoint it names, if it is there
-        old = Path(str(recorded.get("checkpoint", "")))
-        if old.resolve() == Path(checkpoint).resolve() or not (old / layout.WEIGHTS).exists():
+        old = location(str(recorded.get("checkpoint", "")))
+        if storage.same_place(old, checkpoint) or not (old / layout.WEIGHTS).exists():
             return
         old_print = fingerprint(old)
     if old_print != checkpoint_print:
@@ -150,13 +148,13 @@ def check_resume(predictions: str | os.PathLike[str], run_id: str, checkpoint: s
             "infer.overwrite=true to replace the run")
 
 
-def drop_run(predictions: str | os.PathLike[str], run_id: str) -> list[Path]:
+def drop_run(predictions: str | os.PathLike[str], run_id: str) -> list[Path | UriPath]:
     """Delete every table folder of ``run_id`` (both layouts); returns the folders removed."""
-    root = Path(predictions)
+    root = location(predictions)
     removed = [d for table in (root.iterdir() if root.is_dir() else []) if table.name != layout.EXPORTS
                for d in layout.run_dirs(root, table.name, run_id)]
     for directory in removed:
-        shutil.rmtree(directory)
+        storage.remove_tree(directory)
     return removed
 
 
@@ -167,7 +165,7 @@ def drop_error_rows(predictions: str | os.PathLike[str], run_id: str) -> int:
     directory = layout.existing_table_dir(predictions, "tracks", run_id)
     dropped = 0
     for part in sorted(directory.glob("part-*.parquet")) if directory is not None else []:
-        table = pq.read_table(part)
+        table = storage.read_table(part)
         ok = table.filter(pc.equal(table.column("status"), "ok"))
         if ok.num_rows < table.num_rows:
             dropped += table.num_rows - ok.num_rows
@@ -192,7 +190,8 @@ class PredictionWriter:
         The tables besides ``tracks`` this run writes (``tags``, ``chords`` or ``instruments``).
     """
 
-    def __init__(self, root: str | Path, run_id: str, metadata: dict[str, Any], tables: tuple[str, ...] = ("tags",)):
+    def __init__(self, root: str | os.PathLike[str], run_id: str, metadata: dict[str, Any],
+                 tables: tuple[str, ...] = ("tags",)):
         self.run_id = run_id
         self.dirs = {name: layout.run_table_dir(root, name, run_id) for name in ("tracks", *tables)}
         for directory in self.dirs.values():
@@ -217,17 +216,17 @@ class PredictionWriter:
     def done_track_ids(self) -> set[str]:
         """Tracks already written by earlier attempts of this run (skipped on re-run)."""
         files = sorted(self.dirs["tracks"].glob("part-*.parquet"))
-        return {t for f in files for t in pq.read_table(f, columns=["track_id"]).column("track_id").to_pylist()}
+        return {t for f in files for t in storage.read_table(f, columns=["track_id"]).column("track_id").to_pylist()}
 
     def status_counts(self) -> dict[str, int]:
         """``{"ok": n, "error": m}`` over every track this run has written, in any attempt."""
         counts = {"ok": 0, "error": 0}
         for f in sorted(self.dirs["tracks"].glob("part-*.parquet")):
-            for status in pq.read_table(f, columns=["status"]).column("status").to_pylist():
+            for status in storage.read_table(f, columns=["status"]).column("status").to_pylist():
                 counts[status] = counts.get(status, 0) + 1
         return counts
 
-    def _write(self, table: pa.Table, name: str, part: int) -> Path:
+    def _write(self, table: pa.Table, name: str, part: int) -> Path | UriPath:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **self.metadata})
         return atomic_write_table(table, self.dirs[name] / f"part-{part:05d}.parquet")
 
@@ -257,7 +256,7 @@ class PredictionTable:
     name: str
     frame: pd.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
-    directory: Path = Path()
+    directory: Path | UriPath = Path()
 
 
 def decode_metadata(raw: dict[bytes, bytes] | None, where: str) -> dict[str, Any]:
@@ -288,13 +287,13 @@ def read_table(predictions: str | os.PathLike[str], table: str, run_id: str,
     files = sorted(directory.glob("part-*.parquet")) if directory is not None else []
     if not files:
         return None
-    frames = [pq.read_table(f, columns=columns).to_pandas() for f in files]
-    metadata = decode_metadata(pq.read_schema(files[0]).metadata, str(files[0]))
+    frames = [storage.read_table(f, columns=columns).to_pandas() for f in files]
+    metadata = decode_metadata(storage.read_schema(files[0]).metadata, str(files[0]))
     return PredictionTable(table, pd.concat(frames, ignore_index=True), metadata, directory)
 
 
 def known_runs(predictions: str | os.PathLike[str]) -> list[str]:
     """Run ids with at least one task table under the predictions root (for error messages)."""
-    root = Path(predictions)
+    root = location(predictions)
     return sorted({layout.run_id_of(p) for t in TASK_TABLES if (root / t).is_dir() for p in (root / t).iterdir()
                    if p.is_dir() and any(p.glob("part-*.parquet"))})

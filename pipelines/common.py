@@ -17,7 +17,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from autotag.config import AutotagConfig, ConfigError, absolute_paths, did_you_mean, from_container
+from autotag import storage
+from autotag.config import AutotagConfig, ConfigError, RuntimeConfig, absolute_paths, did_you_mean, from_container
 from autotag.errors import UserError
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -108,8 +109,17 @@ def quiet_ray_driver() -> None:
     ray.data.DataContext.get_current().print_on_execution_start = False
 
 
+def use_object_store_settings(runtime: RuntimeConfig) -> dict[str, str]:
+    """Put the ``runtime.s3_*`` settings that are set into this process's environment, where
+    :mod:`autotag.storage` reads them; returns them, for Ray workers' ``env_vars``."""
+    env = storage.object_store_env(runtime.s3_endpoint, runtime.s3_max_attempts, runtime.s3_request_timeout_s)
+    os.environ.update(env)
+    return env
+
+
 def init_ray(cfg: AutotagConfig) -> None:
-    """Start embedded Ray (``runtime.address`` null) or join a cluster; idempotent."""
+    """Start embedded Ray (``runtime.address`` null) or join a cluster; idempotent. Workers get
+    the ``runtime.s3_*`` object-store settings in their environment."""
     import ray
 
     if ray.is_initialized():
@@ -117,9 +127,11 @@ def init_ray(cfg: AutotagConfig) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     quiet_ray_driver()
     runtime = cfg.runtime
+    store = use_object_store_settings(runtime)
     if runtime.address is None:
         # Workers of a checkout import autotag/pipelines from it; an installed autotag needs nothing.
-        env = {"env_vars": {"PYTHONPATH": str(SOURCE_ROOT)}} if running_from_checkout() else None
+        env_vars = {**store, **({"PYTHONPATH": str(SOURCE_ROOT)} if running_from_checkout() else {})}
+        env = {"env_vars": env_vars} if env_vars else None
         ray.init(
             address="local",  # a new embedded instance, even if another Ray runs on this machine
             num_cpus=runtime.num_cpus,
@@ -130,7 +142,8 @@ def init_ray(cfg: AutotagConfig) -> None:
             runtime_env=env,
         )
     else:
-        ray.init(address=runtime.address, log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(address=runtime.address, log_to_driver=False, logging_level=logging.WARNING,
+                 runtime_env={"env_vars": store} if store else None)
     quiet_ray_driver()  # ray.init configures its loggers again
     import ray.data
 
@@ -236,12 +249,19 @@ def cli(run: Callable[[AutotagConfig], dict[str, Any]], config_name: str = "conf
         if show:
             print(OmegaConf.to_yaml(OmegaConf.create(cfg.to_dict())))
             return 0
+        use_object_store_settings(cfg.runtime)  # before the first read: preflight may list a bucket
         if preflight is not None:
             preflight(cfg)
         result = run(cfg)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        failure = storage.object_store_failure(exc)
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)  # the store failed past its retries: no traceback
+        return 1
     text = json.dumps(result, indent=2, default=str)
     for path in json_files:
         Path(path).write_text(text + "\n")

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from autotag import storage
 from autotag.config import AutotagConfig, ShardConfig
@@ -59,18 +58,6 @@ def ensure_manifest(cfg: AutotagConfig) -> str:
         log.info("building the manifest of %s with the %s adapter", prepare.source, prepare.adapter)
         manifest.write(ADAPTERS[prepare.adapter](prepare.source, **prepare.options), path)
     return str(path)
-
-
-def read_manifest(location: str) -> pa.Table:
-    """Read and validate a manifest from a local path or a URI."""
-    if not is_uri(location):
-        return manifest.read(location)
-    filesystem, path = filesystem_and_path(location)
-    try:
-        table = pq.read_table(path, filesystem=filesystem)
-    except OSError as exc:
-        raise manifest.ManifestError(f"manifest {location}: cannot read ({exc})") from None
-    return manifest.validate(table, location)
 
 
 def writer_options(settings: ShardConfig) -> dict[str, Any]:
@@ -121,7 +108,7 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
     """Shard the dataset; returns counts and the locations of the index and errors tables."""
     start = time.perf_counter()
     try:
-        table = read_manifest(ensure_manifest(cfg))
+        table = manifest.read(ensure_manifest(cfg))
     except ValueError as exc:  # a missing or malformed manifest, an adapter naming a bad file: one line, exit 2
         raise ConfigError(f"dataset: {exc}") from None
     ordered = shards.sort_manifest(table)

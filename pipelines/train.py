@@ -34,7 +34,7 @@ from autotag.data import manifest, shards
 from autotag.data.patches import patch_counts
 from autotag.data.tasks import Task, vocabulary_for
 from autotag.models import build_model, checkpoint
-from autotag.storage import atomic_write_table, filesystem_and_path, join
+from autotag.storage import atomic_write_table, filesystem_and_path, filesystem_of, join, storage_root
 from autotag.train.loop import train_loop_per_worker
 from autotag.train.patch_rows import shard_batch_to_patches
 from pipelines.common import cli, init_ray
@@ -63,7 +63,8 @@ def patch_dataset(files: list[str], task: Task, model, shuffle: bool, keep_ids: 
         rng = np.random.default_rng(seed)
         files = [f for _ in range(epochs) for f in (rng.permutation(files).tolist() if shuffle else files)]
         shuffle = False
-    ds = ray.data.read_webdataset(files, decoder=True, shuffle="files" if shuffle else None)
+    ds = ray.data.read_webdataset(files, decoder=True, shuffle="files" if shuffle else None,
+                                  filesystem=filesystem_of(files))
     cpus = {} if decode_cpus is None else {"num_cpus": decode_cpus}
     ds = ds.map_batches(shard_batch_to_patches, batch_size=8, batch_format="numpy", **cpus,
                           fn_kwargs={"task": task.to_dict(), "patch_samples": frontend.patch_samples,
@@ -177,13 +178,15 @@ def build_trainer(cfg: AutotagConfig, callbacks: tuple = (), progress=None):
                 for split in ("train", "valid")}
     resources = {"CPU": cpus, **({"GPU": 1} if cfg.train.use_gpu else {})}
     log.info("training %s on %d worker(s) with %s each", cfg.run_id, cfg.train.num_workers, resources)
+    storage_path, storage_filesystem = storage_root(cfg.paths.checkpoints)
     return TorchTrainer(
         train_loop_per_worker, train_loop_config=loop_config(cfg, task, cpus, cache, progress, one_stream),
         datasets=datasets,
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                                resources_per_worker=resources),
         run_config=ray.train.RunConfig(
-            name=cfg.run_id, storage_path=cfg.paths.checkpoints, callbacks=list(callbacks),
+            name=cfg.run_id, storage_path=storage_path, storage_filesystem=storage_filesystem,
+            callbacks=list(callbacks),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.train.checkpoints_to_keep,
                                                          checkpoint_score_attribute="val_loss",
                                                          checkpoint_score_order="min"),
@@ -236,8 +239,10 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
 def publish_best(cfg: AutotagConfig, result, seconds: float) -> dict[str, Any]:
     """Copy the lowest-val_loss checkpoint to ``<run>/best`` and write the metrics history."""
     best, best_metrics = min(result.best_checkpoints, key=lambda item: item[1]["val_loss"])
-    target = checkpoint.publish(best.path, layout.best_checkpoint(cfg.paths.checkpoints, cfg.run_id))
-    history = checkpoint.read_meta(result.checkpoint.path)["history"]
+    with best.as_directory() as local:  # Ray Train's storage may be an object store: a local copy
+        target = checkpoint.publish(local, layout.best_checkpoint(cfg.paths.checkpoints, cfg.run_id))
+    with result.checkpoint.as_directory() as local:
+        history = checkpoint.read_meta(local)["history"]
     history_path = atomic_write_table(pa.Table.from_pylist(history), layout.history_path(cfg.paths.checkpoints,
                                                                                           cfg.run_id))
     log.info("best epoch %d (val_loss %.4f) published to %s", best_metrics["epoch"], best_metrics["val_loss"], target)

@@ -1,7 +1,8 @@
-"""Shared fixtures: small synthetic audio on disk, and one embedded Ray per test session."""
+"""Shared fixtures: small synthetic audio on disk, one local S3 endpoint and one embedded Ray per test session."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -23,9 +24,50 @@ def write_tone(path: Path, sr: int = 22_050, seconds: float = 1.0, channels: int
     return path
 
 
+S3_ENV = {"AWS_ACCESS_KEY_ID": "autotag-test", "AWS_SECRET_ACCESS_KEY": "autotag-test", "AWS_REGION": "us-east-1"}
+
+
 @pytest.fixture(scope="session")
-def ray_session():
-    """One embedded 2-CPU Ray instance for every integration test of the session."""
+def s3_endpoint():
+    """A real S3 endpoint on localhost (moto in server mode), for the whole session.
+
+    The standard AWS variables point at it (``AWS_ENDPOINT_URL`` and test credentials) before
+    the session's Ray starts, so Ray's workers inherit them; tests make their own buckets
+    (:func:`s3_bucket`). Yields the endpoint URL.
+    """
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in (*S3_ENV, "AWS_ENDPOINT_URL")}
+    os.environ.update({**S3_ENV, "AWS_ENDPOINT_URL": endpoint})
+    yield endpoint
+    server.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, request):
+    """A new, empty bucket on the session's S3 endpoint; yields ``s3://<name>``."""
+    import boto3
+
+    name = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+    name = f"{name}-{os.urandom(3).hex()}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def ray_session(s3_endpoint):
+    """One embedded 2-CPU Ray instance for every integration test of the session (started after
+    the S3 endpoint, so its workers reach it)."""
     import ray
     import ray.data
 

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from autotag.errors import InputError
-from autotag.storage import atomic_write_table
+from autotag.storage import atomic_write_table, is_uri, read_table
 
 SPLITS = ("train", "valid", "test")
 LABEL_COLUMNS = ("genre", "tags", "chords", "instruments")
@@ -111,18 +110,25 @@ def validate(table: pa.Table, source: str = "manifest") -> pa.Table:
     return table
 
 
-def write(table: pa.Table, path: str | Path) -> Path:
+def write(table: pa.Table, path: str | Path) -> Path | str:
     """Validate and write a manifest atomically (temporary file, then rename)."""
     table = validate(table, str(path))
     return atomic_write_table(table, path)
 
 
 def read(path: str | Path) -> pa.Table:
-    """Read and validate a manifest Parquet file."""
-    path = Path(path)
-    if not path.exists():
-        raise ManifestError(f"manifest {path} does not exist")
-    return validate(pq.read_table(path), str(path))
+    """Read and validate a manifest Parquet file (a local path or a URI such as ``s3://b/m.parquet``)."""
+    if not is_uri(path):
+        path = Path(path)
+        if not path.exists():
+            raise ManifestError(f"manifest {path} does not exist")
+    try:
+        table = read_table(path)
+    except FileNotFoundError:
+        raise ManifestError(f"manifest {path} does not exist") from None
+    except OSError as exc:
+        raise ManifestError(f"manifest {path}: cannot read ({' '.join(str(exc).split())})") from None
+    return validate(table, str(path))
 
 
 def label_vocabulary(table: pa.Table, label_key: str) -> list[str]:

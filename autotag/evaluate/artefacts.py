@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
-from autotag import layout
+from autotag import layout, storage
 from autotag.evaluate.common import warn
 from autotag.predictions import TASK_TABLES, PredictionTable, known_runs, read_table
+from autotag.storage import location
 
 TABLES = ("tracks", *TASK_TABLES, "activations")
 
@@ -103,7 +103,7 @@ class RunArtefacts:
 
 def find_checkpoint(checkpoints_root: str | os.PathLike[str], run_id: str, recorded: Any = None) -> Path | None:
     """The run's checkpoint folder (rule in the module docstring), or ``None``."""
-    candidates = [Path(recorded)] if isinstance(recorded, str) and recorded else []
+    candidates = [location(recorded)] if isinstance(recorded, str) and recorded else []
     candidates.append(layout.best_checkpoint(checkpoints_root, run_id))
     for candidate in candidates:
         if (candidate / layout.META).exists() and (candidate / layout.WEIGHTS).exists():
@@ -116,7 +116,7 @@ def read_history(checkpoints_root: str | os.PathLike[str], run_id: str,
     """``history.parquet`` of the run, else the history in the checkpoint's ``meta.json``, else None."""
     path = layout.history_path(checkpoints_root, run_id)
     if path.exists():
-        return pq.read_table(path).to_pandas()
+        return storage.read_table(path).to_pandas()
     if checkpoint_dir is not None:
         history = json.loads((checkpoint_dir / layout.META).read_text()).get("history")
         if history:

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autotag.evaluate.common import to_jsonable, warn
-from autotag.storage import atomic_write_bytes
+from autotag.storage import atomic_write_bytes, location, read_table
 
 SCHEMA = pa.schema([("run_id", pa.string()), ("metric", pa.string()), ("label", pa.string()),
                     ("value", pa.float64())])
@@ -138,7 +138,7 @@ def write_metrics(
     table = metrics_table(metrics_by_run)
     document = {"metadata": metadata, "runs": dict(metrics_by_run)}
     text = json.dumps(to_jsonable(document, "metrics.json"), indent=2, allow_nan=False)
-    out_dir = Path(out_dir)
+    out_dir = location(out_dir)
     json_path = atomic_write_bytes(out_dir / JSON_NAME, (text + "\n").encode())
     parquet_path = atomic_write_bytes(out_dir / PARQUET_NAME, _parquet_bytes(table, metadata))
     return {"json": json_path, "parquet": parquet_path}
@@ -146,7 +146,7 @@ def write_metrics(
 
 def read_metrics_table(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read a ``metrics.parquet`` back as ``(table, metadata)``."""
-    arrow = pq.read_table(path)
+    arrow = read_table(path)
     raw = (arrow.schema.metadata or {}).get(b"autotag.metrics", b"{}")
     return arrow.to_pandas(), json.loads(raw)
 

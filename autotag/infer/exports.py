@@ -18,7 +18,7 @@ from typing import Any
 from autotag.config import ExportKind
 from autotag.layout import exports_dir
 from autotag.predictions import read_table
-from autotag.storage import atomic_write_bytes
+from autotag.storage import atomic_write_bytes, location
 
 EXPORTS = typing.get_args(ExportKind)
 
@@ -54,7 +54,7 @@ def export_run(root: str | Path, run_id: str, kinds: tuple[str, ...] | list[str]
     unknown = sorted(set(kinds) - set(EXPORTS))
     if unknown:
         raise ValueError(f"unknown export(s) {unknown}; known: {EXPORTS}")
-    root = Path(root)
+    root = location(root)
     out = exports_dir(root, run_id)
     tracks = {r["track_id"]: r for r in _rows(root, "tracks", run_id) if r["status"] == "ok"}
     chords = _segments_by_track(_rows(root, "chords", run_id), "chord")

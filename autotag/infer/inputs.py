@@ -17,10 +17,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from autotag import errors
+from autotag import errors, storage
 from autotag.data.adapters.common import track_id_from_path
 from autotag.data.audio import AUDIO_EXTENSIONS
 from autotag.data.catalogue import FolderScan, scan_folder
@@ -93,18 +91,17 @@ def _listing(source: str) -> tuple[list[str], list[str], FolderScan]:
     Local paths stay as found under the root (symbolic links keep their own names).
     """
     if is_uri(source):
-        filesystem, root = pafs.FileSystem.from_uri(source)
-        infos = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=False))
-        scheme = source.split("://", 1)[0]
         scan = FolderScan()
-        for info in (i for i in infos if i.type == pafs.FileType.File):
-            relative = info.path[len(root):].lstrip("/")
-            if info.path.lower().endswith(AUDIO_EXTENSIONS) and not relative.startswith("."):
-                scan.candidates.append(relative)
-            else:  # no content sniffing on object stores: a request per file
-                scan.skipped[Path(relative).suffix.lower() or "(no suffix)"] += 1
+        try:
+            for relative in storage.relative_files(source):  # one paginated listing of the prefix
+                if relative.lower().endswith(AUDIO_EXTENSIONS) and not relative.startswith("."):
+                    scan.candidates.append(relative)
+                else:  # no content sniffing on object stores: a request per file
+                    scan.skipped[Path(relative).suffix.lower() or "(no suffix)"] += 1
+        except OSError as exc:  # no such prefix or bucket, an endpoint that refuses, no credentials
+            raise InputError(f"infer input {source}: cannot list ({' '.join(str(exc).split())})") from None
         scan.candidates.sort()
-        return [f"{scheme}://{root.rstrip('/')}/{r}" for r in scan.candidates], scan.candidates, scan
+        return [storage.join(source, r) for r in scan.candidates], scan.candidates, scan
     try:
         scan = scan_folder(source)
     except OSError as exc:
@@ -153,7 +150,10 @@ def track_rows(source: str) -> pa.Table:
 
 def _read_table(source: str) -> pa.Table:
     try:
-        return pq.read_table(source) if source.lower().endswith(".parquet") else pacsv.read_csv(source)
+        if source.lower().endswith(".parquet"):
+            return storage.read_table(source)
+        with storage.open_input(source) as stream:
+            return pacsv.read_csv(stream)
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"infer input {source}: cannot read ({exc})") from None
 

@@ -17,7 +17,6 @@ probabilities with their times, for tag-o-grams).
 from __future__ import annotations
 
 import typing
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from autotag.data.patches import patch_starts
 from autotag.infer.frames import stitched_frames, track_frame_times
 from autotag.infer.segments import activity_segments, chord_segments
 from autotag.models import checkpoint
+from autotag.storage import location
 
 AGGREGATES = typing.get_args(Aggregate)
 
@@ -81,7 +81,7 @@ class TrackPredictor:
         # Channels-last 2-D convolution weights (the chord model's Conv2d stack; the LMS front-end's
         # Conv2d) make the CPU kernels several times faster on these tall, thin feature maps.
         self.model = self.model.to(memory_format=torch.channels_last)
-        self.checkpoint = str(Path(checkpoint_dir))
+        self.checkpoint = str(location(checkpoint_dir))
         self.patch_batch_size = patch_batch_size
         self.aggregate = aggregate
         self.max_duration_s = max_duration_s

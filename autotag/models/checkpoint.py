@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_weights
+from safetensors.torch import save_file
 
 from autotag.data.tasks import Task
 from autotag.errors import InputError
 from autotag.layout import META, OPTIMIZER, WEIGHTS
 from autotag.models.model import AutotagModel, build_model
-from autotag.storage import atomic_write_bytes, replace_directory
+from autotag.storage import UriPath, atomic_write_bytes, location, replace_directory
 
 FORMAT_VERSION = 1
 
@@ -40,7 +41,8 @@ def save(directory: str | Path, model: torch.nn.Module, meta: dict[str, Any],
 
 
 def read_meta(directory: str | Path) -> dict[str, Any]:
-    directory = Path(directory)
+    """The checkpoint's ``meta.json`` (a local folder or a URI), its files and format checked."""
+    directory = location(directory)
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint {directory}: no such folder (train one with pipelines.train, "
                               "or point infer.checkpoint / infer.models at one)")
@@ -75,8 +77,14 @@ def load(directory: str | Path, device: str | torch.device = "cpu") -> tuple[Aut
     """Rebuild the model in eval mode, its task and the checkpoint's metadata."""
     meta = read_meta(directory)
     model = model_from_meta(meta)
-    model.load_state_dict(load_file(str(Path(directory) / WEIGHTS), device="cpu"))
+    model.load_state_dict(weights(directory))
     return model.to(device).eval(), Task.from_dict(meta["task"]), meta
+
+
+def weights(directory: str | Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's weights on the CPU: safetensors (plain tensors, no pickle), read whole
+    (they go to memory anyway), so a checkpoint on an object store loads like a local one."""
+    return load_weights((location(directory) / WEIGHTS).read_bytes())
 
 
 def load_optimizer_state(directory: str | Path) -> dict[str, Any] | None:
@@ -84,6 +92,8 @@ def load_optimizer_state(directory: str | Path) -> dict[str, Any] | None:
     return torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
 
 
-def publish(source: str | Path, target: str | Path) -> Path:
-    """Copy a checkpoint directory to ``target``, replacing it atomically."""
-    return replace_directory(source, target)
+def publish(source: str | Path, target: str | Path) -> Path | UriPath:
+    """Copy a local checkpoint directory to ``target`` (a local folder or a URI), replacing it
+    atomically; on an object store ``meta.json`` lands last, so a reader that finds it (see
+    :func:`read_meta`) finds the weights beside it."""
+    return replace_directory(source, target, last=(META,))

@@ -29,14 +29,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
-from autotag import layout
 from autotag.models import checkpoint
 
 MIN_TAPS = 16
@@ -88,5 +85,5 @@ def checkpoint_filters(checkpoint_dir: str | os.PathLike[str] | None) -> FilterB
     model = checkpoint.model_from_meta(checkpoint.read_meta(checkpoint_dir))
     if learned_filters(model.frontend) is None:
         return None  # a log-mel or CQT front-end: no need to read the weights
-    model.load_state_dict(load_file(str(Path(checkpoint_dir) / layout.WEIGHTS), device="cpu"))
+    model.load_state_dict(checkpoint.weights(checkpoint_dir))
     return learned_filters(model.frontend)

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from safetensors.torch import load_file
 from torch import nn
 
 from autotag.models import checkpoint
@@ -29,7 +28,7 @@ def initialise_from(model: nn.Module, checkpoint_dir: str | Path) -> tuple[list[
         If no weight matches (the checkpoint is of an unrelated model).
     """
     checkpoint.read_meta(checkpoint_dir)
-    source = load_file(str(Path(checkpoint_dir) / checkpoint.WEIGHTS), device="cpu")
+    source = checkpoint.weights(checkpoint_dir)
     own = model.state_dict()
     copied = [k for k, v in source.items() if k in own and own[k].shape == v.shape]
     skipped = sorted(set(own) - set(copied))
