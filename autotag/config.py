@@ -23,6 +23,7 @@ from autotag.storage import is_uri
 Aggregate = Literal["mean", "max"]
 """How patch probabilities become a track's score."""
 ExportKind = Literal["lab", "jams", "csv"]
+ChordVocabulary = Literal["full", "majmin"]
 """Per-track files ``pipelines.infer`` can write beside its tables."""
 
 
@@ -169,6 +170,7 @@ class InferConfig:
     rows_per_file: int = field(default=10_000, metadata=at_least(1))
     max_duration_s: float = field(default=3600.0, metadata=above(0))
     chord_switch_penalty: float = field(default=5.0, metadata=at_least(0))
+    chord_vocabulary: ChordVocabulary = "full"
     smooth_frames: int = field(default=1, metadata=at_least(1))
     thresholds: dict[str, float] = field(default_factory=dict)
     top_k: int | None = field(default=None, metadata=at_least(1))

@@ -164,3 +164,69 @@ class ConstantQ(CentredFrames):
         with torch.autocast(device_type=wave.device.type, enabled=False):
             wave = wave.float()
             return torch.cat([octave(wave) for octave in self.octaves], dim=1)
+
+
+def amplitude_to_db(magnitude: torch.Tensor, reference: torch.Tensor, top_db: float | None = 80.0,
+                    amin: float = 1e-5) -> torch.Tensor:
+    """librosa's ``amplitude_to_db(S, ref, amin, top_db)``: ``20 log10(max(amin, S)) −
+    20 log10(max(amin, ref))``, floored at ``top_db`` below its own maximum. ``reference`` and the
+    maximum broadcast against ``magnitude`` (one value per example and channel, say)."""
+    db = 20.0 * torch.log10(magnitude.clamp(min=amin)) - 20.0 * torch.log10(reference.clamp(min=amin))
+    if top_db is None:
+        return db
+    return torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - top_db)
+
+
+class HarmonicLogCQT(CentredFrames):
+    """pumpp's ``HCQTMag(log=True)`` (crema's input): constant-Q magnitude at each harmonic of
+    ``fmin``, in dB below each harmonic's maximum over the input, ``(B, harmonics, T, n_bins)``.
+
+    One :class:`ConstantQ` spans every harmonic's bins (``n_bins`` + the highest harmonic's
+    offset of ``bins_per_octave · log2(h)`` bins) and each harmonic is a slice of it, so the
+    shared bins are computed once; hence harmonics must be powers of two (crema: 1, 2).
+    Frames: ``N // hop_length`` (pumpp crops librosa's ``1 + N // hop`` frames to the input's
+    whole hops). The dB reference is the maximum of the frames given (``ref=np.max``): a track
+    run in windows gets each window's own reference.
+
+    Parameters
+    ----------
+    sample_rate, hop_length, fmin, bins_per_octave
+        As for :class:`ConstantQ`.
+    n_octaves
+        Octaves per harmonic (``n_bins = n_octaves · bins_per_octave``).
+    harmonics
+        Multiples of ``fmin``, powers of two.
+    top_db
+        Floor below the maximum (librosa's default 80 dB); None: no floor.
+
+    Raises
+    ------
+    ValueError
+        For a harmonic that is not a power of two, or a bin above Nyquist.
+    """
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE, hop_length: int = 2048, fmin: float = 32.70319566257483,
+                 n_octaves: int = 6, bins_per_octave: int = 36, harmonics: tuple[int, ...] = (1, 2),
+                 top_db: float | None = 80.0):
+        super().__init__()
+        if not harmonics or any(h < 1 or h & (h - 1) for h in harmonics):
+            raise ValueError(f"HarmonicLogCQT: harmonics={list(harmonics)}, expected powers of two (1, 2, 4, ...)")
+        self.sample_rate, self.hop_length = sample_rate, hop_length
+        self.n_bins = n_octaves * bins_per_octave
+        self.offsets = [bins_per_octave * (h.bit_length() - 1) for h in harmonics]
+        self.top_db = top_db
+        self.cqt = ConstantQ(sample_rate, hop_length, fmin, self.n_bins + max(self.offsets), bins_per_octave)
+
+    def num_frames(self, num_samples: int | torch.Tensor) -> int | torch.Tensor:
+        """``N // hop_length`` frames (at least one)."""
+        frames = num_samples // self.hop_length
+        return frames.clamp(min=1) if isinstance(frames, torch.Tensor) else max(frames, 1)
+
+    def samples_for_frames(self, num_frames: int) -> int:
+        return num_frames * self.hop_length
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """``(B, N)`` → ``(B, harmonics, T, n_bins)`` dB (float32)."""
+        magnitude = self.cqt(wave)[:, :, : self.num_frames(wave.shape[1])]  # (B, bins, T)
+        stacked = torch.stack([magnitude[:, k : k + self.n_bins] for k in self.offsets], dim=1).transpose(2, 3)
+        return amplitude_to_db(stacked, stacked.amax(dim=(-2, -1), keepdim=True), self.top_db)
