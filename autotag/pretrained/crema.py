@@ -42,7 +42,7 @@ SELF_LOOP = 0.957154635467057
 ``(1 − p_self) / 169``; no ``p_init`` / ``p_state`` (uniform)."""
 
 SWITCH_PENALTY = math.log(SELF_LOOP) - math.log((1 - SELF_LOOP) / (len(CHORD_CLASSES) - 1))
-"""The Viterbi cost of a chord change equal to crema's decoding (8.2364 in log-probability):
+"""The Viterbi cost of a chord change equal to crema's decoding (8.2363 in log-probability):
 librosa's ``viterbi_discriminative`` with that transition matrix and uniform marginals
 maximises the same path score as :func:`autotag.infer.segments.viterbi` with this penalty."""
 
