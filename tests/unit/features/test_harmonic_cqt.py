@@ -36,7 +36,7 @@ def test_decimated_octaves_match_the_full_rate_transform():
         ta, tb = full(tone), fast(tone)
     assert a.shape == b.shape == (2, 252, 54)
     assert float((a - b).norm() / a.norm()) < 0.006  # measured 0.0047
-    assert float((a - b).abs().max() / a.abs().max()) < 0.015  # measured 0.0116
+    assert float((a - b).abs().max() / a.abs().max()) < 0.015  # measured 0.0135
     peak = int(ta[0, :, 20].argmax())
     assert peak == 135 and float(tb[0, peak, 20]) == pytest.approx(float(ta[0, peak, 20]), rel=1e-3)
 

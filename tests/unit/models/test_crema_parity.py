@@ -10,9 +10,9 @@ three CC-licensed recordings of librosa's example-data repository used for music
 - Features: our harmonic log-CQT at 22,050 Hz (octave-wise decimated) against pumpp's (librosa's
   CQT at 44.1 kHz, with its early down-sampling and octave-wise resampling), from the same FLAC:
   measured on brahms, mean
-  0.19 dB, 99th percentile 2.2 dB, up to 18 dB in the deepest spectral notches (about -60 dB
+  0.19 dB, 99th percentile 2.1 dB, up to 18 dB in the deepest spectral notches (about -60 dB
   below the maximum, where a small absolute error is a large ratio); not zero.
-- End to end from the FLAC: posteriors within 0.027 of crema's, the same chord at every frame and
+- End to end from the FLAC: posteriors within 0.025 of crema's, the same chord at every frame and
   the same segments.
 """
 
