@@ -171,6 +171,7 @@ class InferConfig:
     max_duration_s: float = field(default=3600.0, metadata=above(0))
     chord_switch_penalty: float = field(default=5.0, metadata=at_least(0))
     chord_vocabulary: ChordVocabulary = "full"
+    chord_inversions: bool = True
     smooth_frames: int = field(default=1, metadata=at_least(1))
     thresholds: dict[str, float] = field(default_factory=dict)
     top_k: int | None = field(default=None, metadata=at_least(1))

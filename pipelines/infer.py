@@ -140,6 +140,7 @@ def predictor_kwargs(cfg: AutotagConfig, checkpoints: dict[str, str]) -> dict[st
             "device": "cuda" if cfg.infer.gpus_per_actor > 0 else "cpu",
             "num_threads": max(1, int(cfg.infer.cpus_per_actor)), "decode_threads": decode_threads(cfg),
             "chord_switch_penalty": cfg.infer.chord_switch_penalty, "chord_vocabulary": cfg.infer.chord_vocabulary,
+            "chord_inversions": cfg.infer.chord_inversions,
             "smooth_frames": cfg.infer.smooth_frames,
             "embeddings": cfg.infer.embeddings, "activations": cfg.infer.activations,
             "patch_activations": cfg.evaluate.patch_level}

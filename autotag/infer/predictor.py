@@ -29,7 +29,7 @@ from autotag.data.chords import CHORD_LABELS, NO_CHORD_INDEX, majmin_projection
 from autotag.data.patches import patch_starts
 from autotag.data.tasks import Task
 from autotag.infer.frames import stitched_frames, track_frame_times
-from autotag.infer.segments import activity_segments, chord_segments
+from autotag.infer.segments import activity_segments, add_inversions, chord_segments
 from autotag.models import checkpoint
 
 AGGREGATES = typing.get_args(Aggregate)
@@ -87,6 +87,9 @@ class TrackPredictor:
     chord_vocabulary
         ``full``: chord labels from the model's vocabulary; ``majmin``: frame posteriors summed into
         the 25 classes (:func:`autotag.data.chords.majmin_projection`) before decoding.
+    chord_inversions
+        With ``full`` and a model that has a bass head (crema), append the inversions crema's own
+        ``predict`` adds (:func:`autotag.infer.segments.add_inversions`).
     smooth_frames
         Median-filter width (frames) for instrument activity.
     embeddings, activations
@@ -99,7 +102,8 @@ class TrackPredictor:
     def __init__(self, checkpoint_dir: str, patch_batch_size: int = 64, aggregate: str = "mean",
                  max_duration_s: float | None = 3600.0, device: str | None = None, num_threads: int | None = None,
                  chord_switch_penalty: float = 5.0, smooth_frames: int = 1, embeddings: bool = False,
-                 activations: bool = False, patch_activations: bool = False, chord_vocabulary: str = "full"):
+                 activations: bool = False, patch_activations: bool = False, chord_vocabulary: str = "full",
+                 chord_inversions: bool = True):
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate {aggregate!r} not in {AGGREGATES}")
         if num_threads:
@@ -118,6 +122,8 @@ class TrackPredictor:
         self.labels = output_labels(self.task, chord_vocabulary)
         self.chord_projection = (majmin_projection(self.task.vocabulary)
                                  if self.labels != list(self.task.vocabulary) else None)
+        self.inversions = (chord_inversions and self.chord_projection is None
+                           and hasattr(self.model.backend, "structure_from_embedding"))
         self.smooth_frames = smooth_frames
         self.want_embeddings = embeddings
         self.want_activations = activations or (patch_activations and not self.task.frame_level)
@@ -160,7 +166,7 @@ class TrackPredictor:
     def _run_windows(self, windows: np.ndarray) -> np.ndarray:
         embedding = self.model.embed(torch.from_numpy(windows).to(self.device))
         probs = self.model.head.probabilities(self.model.head(embedding).float()).cpu().numpy()
-        if self.want_embeddings:  # carry the embedding through the stitching as extra columns
+        if self.want_embeddings or self.inversions:  # carry the embedding through the stitching as extra columns
             return np.concatenate([probs, embedding.float().cpu().numpy()], axis=-1)
         return probs
 
@@ -177,7 +183,7 @@ class TrackPredictor:
             out = self._run_windows(np.ascontiguousarray(whole, dtype=np.float32)[None])[0]
             times = frontend.frame_times(len(out))
             k = self.task.num_outputs
-            return times, out[:, :k], (out[:, k:] if self.want_embeddings else None)
+            return times, out[:, :k], (out[:, k:] if out.shape[1] > k else None)
         # Windows per forward pass: at most as many samples as ``patch_batch_size`` 3-s patches, so
         # that long windows (the chord model's 24 s) keep activations, and memory, bounded.
         windows = max(1, min(self.patch_batch_size, self.patch_batch_size * 65_536 // self.patch_samples))
@@ -186,19 +192,26 @@ class TrackPredictor:
         times = track_frame_times(len(samples), frontend.output_hop_samples, frontend.output_offset_samples,
                                   self.sample_rate)
         k = self.task.num_outputs
-        return times, out[:, :k], (out[:, k:] if self.want_embeddings else None)
+        return times, out[:, :k], (out[:, k:] if out.shape[1] > k else None)
 
-    def segments_from(self, times: np.ndarray, probs: np.ndarray, duration_s: float) -> list[dict]:
-        """Chord or instrument segments ``{start_s, end_s, label, confidence}``."""
+    def segments_from(self, times: np.ndarray, probs: np.ndarray, duration_s: float,
+                      embeddings: np.ndarray | None = None) -> list[dict]:
+        """Chord or instrument segments ``{start_s, end_s, label, confidence}``; ``embeddings``: the
+        frame embeddings, from which a crema model's inversions are read."""
         if self.task.kind == "frame_multiclass":
             if self.chord_projection is not None:
                 probs = reduce_chord_posteriors(probs, self.chord_projection)
-            return chord_segments(probs, times, duration_s, self.labels, self.chord_switch_penalty)
+            segments = chord_segments(probs, times, duration_s, self.labels, self.chord_switch_penalty)
+            if self.inversions and embeddings is not None:
+                with torch.no_grad():
+                    parts = self.model.backend.structure_from_embedding(torch.from_numpy(embeddings).to(self.device))
+                segments = add_inversions(segments, parts["chord_bass"].float().cpu().numpy(), times)
+            return segments
         return activity_segments(probs, times, duration_s, self.labels, self.task.threshold, self.smooth_frames)
 
     def predict_segments(self, samples: np.ndarray) -> list[dict]:
-        times, probs = self.frame_probabilities(samples)
-        return self.segments_from(times, probs, len(samples) / self.sample_rate)
+        times, probs, embeds = self._frame_outputs(samples)
+        return self.segments_from(times, probs, len(samples) / self.sample_rate, embeds)
 
     # ------------------------------------------------------------------ batches
 
@@ -206,8 +219,9 @@ class TrackPredictor:
         """Everything this predictor outputs for one decoded track."""
         if self.task.frame_level:
             times, probs, embeds = self._frame_outputs(samples)
-            result: dict[str, Any] = {"segments": self.segments_from(times, probs, len(samples) / self.sample_rate),
-                                      "scores": probs.mean(0)}
+            result: dict[str, Any] = {"segments": self.segments_from(times, probs, len(samples) / self.sample_rate,
+                                                                     embeds), "scores": probs.mean(0)}
+            embeds = embeds if self.want_embeddings else None
         else:
             times, probs, embeds = self.patch_outputs(samples)
             times = times + self.patch_samples / 2 / self.sample_rate  # patch centres

@@ -240,6 +240,21 @@ class CremaChord(BackEnd):
         return {"recurrent": h, "chord_pitch": torch.sigmoid(self.pitch(h)),
                 "chord_root": torch.softmax(self.root(h), dim=-1), "chord_bass": torch.softmax(self.bass(h), dim=-1)}
 
+    def structure_from_embedding(self, embedding: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``chord_pitch``, ``chord_root`` and ``chord_bass`` read back from the embedding (``(..., 294)``)
+        by undoing the eval-mode ``BatchNorm`` that follows their concatenation, so that inference
+        gets them without a second pass (crema's inversions read ``chord_bass``). Eval mode only."""
+        norm = self.structure_norm
+        x = (embedding - norm.bias) / norm.weight * torch.sqrt(norm.running_var + norm.eps) + norm.running_mean
+        start = self.pitch.in_features
+        sizes = {"chord_pitch": self.pitch.out_features, "chord_root": self.root.out_features,
+                 "chord_bass": self.bass.out_features}
+        parts = {}
+        for name, size in sizes.items():
+            parts[name] = x[..., start : start + size]
+            start += size
+        return parts
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, C, T)`` → ``(B, T, 294)``: ``BatchNorm(concat(gru, pitch, root, bass))``."""
         parts = self.structure(x, lengths)

@@ -3,7 +3,8 @@
 A folder of real audio (the Brahms excerpt) and a 1-s tone: ``chords`` segments with crema's Harte
 labels, the same as crema's own decoding of that excerpt; ``infer.chord_vocabulary=majmin``
 reduces them to the 25 classes; evaluation against crema's own output (``ChordModel.predict``,
-inversions included) as the reference lab gives the exact mir_eval numbers.
+inversions included, which ours reproduces) as the reference lab gives the exact mir_eval numbers:
+1 on every comparison but for the last 0.023 s, where crema's last segment outlasts the audio.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tests.pretrained_fixtures import FIXTURES, crema_reference, require_crema
 
 pytestmark = pytest.mark.slow
 
-CREMA_LABELS = ["D#:maj", "D:7", "G:min", "G:7"]
+CREMA_LABELS = ["D#:maj", "D:7", "G:min", "G:7/3"]  # crema's ChordModel.predict, inversion included
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +56,10 @@ def test_folder_of_real_audio_gets_cremas_chords(ray_session, converted, tmp_pat
     assert result["tracks_ok"] == 2
     brahms = chords[chords["track_id"] == "brahms"].sort_values("start_s")
     assert brahms["chord"].tolist() == CREMA_LABELS
-    expected = crema_reference()[1]["clips"]["brahms"]["e2e_decode"]
+    expected = crema_reference()[1]["clips"]["brahms"]["predict"]
+    assert brahms["chord"].tolist() == [s[2] for s in expected]
     assert brahms["start_s"].tolist() == pytest.approx([s[0] for s in expected], abs=1e-6)
-    assert set(chords["chord"]) <= set(crema.CHORD_CLASSES)
+    assert {label.split("/")[0] for label in chords["chord"]} <= set(crema.CHORD_CLASSES)
     tone = chords[chords["track_id"] == "tone"]
     assert len(tone) >= 1 and tone["end_s"].max() == pytest.approx(1.0)
 
@@ -86,8 +88,6 @@ def test_evaluate_against_cremas_own_output(ray_session, converted, tmp_path):
                                      est[["start_s", "end_s"]].to_numpy(), est["chord"].tolist())
     # Ours ends at the audio's end (6.2 s); crema's last segment runs to frame 67 (6.2229 s): N there.
     gap = (6.222948 - 136_710 / 22_050) / 6.222948
-    for name in ("root", "majmin", "mirex", "sevenths", "majmin_inv"):
+    for name in ("root", "majmin", "mirex", "sevenths", "majmin_inv", "sevenths_inv"):
         assert scores["per_track"][name]["brahms"] == pytest.approx(direct[name]), name
-    assert scores["per_track"]["majmin"]["brahms"] == pytest.approx(1 - gap, abs=1e-5)
-    assert scores["per_track"]["sevenths"]["brahms"] == pytest.approx(1 - gap, abs=1e-5)
-    assert scores["per_track"]["majmin_inv"]["brahms"] == pytest.approx(4.179592 / 6.222948, abs=1e-5)
+        assert scores["per_track"][name]["brahms"] == pytest.approx(1 - gap, abs=1e-5), name  # 0.99631

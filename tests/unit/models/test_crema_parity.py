@@ -13,7 +13,7 @@ three CC-licensed recordings of librosa's example-data repository used for music
   0.19 dB, 99th percentile 2.1 dB, up to 18 dB in the deepest spectral notches (about -60 dB
   below the maximum, where a small absolute error is a large ratio); not zero.
 - End to end from the FLAC: posteriors within 0.025 of crema's, the same chord at every frame and
-  the same segments.
+  the same segments, inversions (read from the bass head as crema's ``predict`` does) included.
 """
 
 from __future__ import annotations
@@ -103,7 +103,20 @@ def test_end_to_end_from_the_flac(converted):
     assert np.abs(probs - theirs).max() < 0.05
     assert (probs.argmax(1) == theirs.argmax(1)).all()
     segments = predictor.predict_segments(brahms())
-    expected = info["clips"]["brahms"]["e2e_decode"]
-    assert [s["label"] for s in segments] == [s[2] for s in expected] == ["D#:maj", "D:7", "G:min", "G:7"]
-    assert [s["start_s"] for s in segments] == pytest.approx([s[0] for s in expected], abs=1e-6)
+    predicted = info["clips"]["brahms"]["predict"]  # ChordModel.predict: Viterbi, then inversions
+    assert [s["label"] for s in segments] == [s[2] for s in predicted] == ["D#:maj", "D:7", "G:min", "G:7/3"]
+    assert [s["start_s"] for s in segments] == pytest.approx([s[0] for s in predicted], abs=1e-6)
     assert segments[-1]["end_s"] == pytest.approx(len(brahms()) / 22_050)
+    plain = TrackPredictor(str(converted), device="cpu", chord_inversions=False).predict_segments(brahms())
+    assert [s["label"] for s in plain] == [s[2] for s in info["clips"]["brahms"]["e2e_decode"]]
+    assert plain[-1]["label"] == "G:7"
+
+
+def test_structured_outputs_read_back_from_the_embedding(model):
+    ref, _ = crema_reference()
+    features = torch.from_numpy(ref["vibeace/cqt"].astype(np.float32)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        encoded = model.frontend.encode(features)
+        direct, back = model.backend.structure(encoded), model.backend.structure_from_embedding(model.backend(encoded))
+    for key in HEADS:
+        assert float((back[key] - direct[key]).abs().max()) < 1e-5, key
