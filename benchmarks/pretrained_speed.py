@@ -9,8 +9,9 @@
     taskset -c 0 python -m benchmarks.pretrained_speed --system crema --checkpoint DIR \
         --side-by-side /tmp/tfenv/bin/python FILE...
 
-crema: ours from the path to the ``chords`` segments through the same
-:class:`~autotag.infer.batch.BatchPredictor` (decode at 22,050 Hz, harmonic CQT, network, Viterbi);
+crema: ours from the path to the ``chords`` segments (inversions included) through the same
+:class:`~autotag.infer.batch.BatchPredictor` (decode at 22,050 Hz, harmonic CQT, network, Viterbi,
+inversions);
 the original ``crema.analyze.analyze(filename)`` (librosa load at 44.1 kHz, pumpp's CQT, Keras
 model, Viterbi, inversions), its model loaded once in the warm-up as the package caches it.
 
