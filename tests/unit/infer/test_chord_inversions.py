@@ -49,3 +49,12 @@ def test_majmin_reduction_sums_posteriors_and_sends_chords_without_a_reading_to_
     assert reduced[0, CHORD_LABELS.index("C:maj")] == pytest.approx(0.6 / 0.8)
     assert reduced[0, CHORD_LABELS.index("A:min")] == pytest.approx(0.1 / 0.8)
     assert reduced[1, NO_CHORD_INDEX] == 1.0 and reduced[1].sum() == 1.0
+
+
+def test_chord_vocabulary_is_checked_when_the_config_is_composed():
+    from autotag.config import ConfigError
+    from pipelines.common import load_config
+
+    assert load_config(["infer.chord_vocabulary=majmin"]).infer.chord_vocabulary == "majmin"
+    with pytest.raises(ConfigError, match=r"infer.chord_vocabulary: 'majmn' is not one of \['full', 'majmin'\]"):
+        load_config(["infer.chord_vocabulary=majmn"])
