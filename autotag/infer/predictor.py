@@ -219,8 +219,10 @@ class TrackPredictor:
         """Everything this predictor outputs for one decoded track."""
         if self.task.frame_level:
             times, probs, embeds = self._frame_outputs(samples)
-            result: dict[str, Any] = {"segments": self.segments_from(times, probs, len(samples) / self.sample_rate,
-                                                                     embeds), "scores": probs.mean(0)}
+            segments = self.segments_from(times, probs, len(samples) / self.sample_rate, embeds)
+            if self.chord_projection is not None:  # scores and activations in the vocabulary the run writes
+                probs = reduce_chord_posteriors(probs, self.chord_projection)
+            result: dict[str, Any] = {"segments": segments, "scores": probs.mean(0)}
             embeds = embeds if self.want_embeddings else None
         else:
             times, probs, embeds = self.patch_outputs(samples)

@@ -58,3 +58,25 @@ def test_chord_vocabulary_is_checked_when_the_config_is_composed():
     assert load_config(["infer.chord_vocabulary=majmin"]).infer.chord_vocabulary == "majmin"
     with pytest.raises(ConfigError, match=r"infer.chord_vocabulary: 'majmn' is not one of \['full', 'majmin'\]"):
         load_config(["infer.chord_vocabulary=majmn"])
+
+
+def test_majmin_runs_write_25_class_activations(tmp_path):
+    """A chord model under chord_vocabulary=majmin: segments, scores and activations in the 25 classes."""
+    import torch
+
+    from autotag.data.tasks import Task
+    from autotag.infer.predictor import TrackPredictor
+    from autotag.models import build_model, checkpoint
+
+    torch.manual_seed(0)
+    vocabulary = ["C:maj", "C:7", "C:dim", "A:min7", "N"]
+    params = {"patch_frames": 96, "patch_hop_frames": 48}
+    model = build_model("cqt_conv2d", "conv_bilstm", 5, params, task="frame_multiclass")
+    spec = {"frontend": "cqt_conv2d", "backend": "conv_bilstm", "frontend_params": params, "backend_params": {}}
+    ckpt = checkpoint.save(tmp_path / "ckpt", model, {"model": spec,
+                                                      "task": Task("frame_multiclass", "chords", vocabulary).to_dict()})
+    predictor = TrackPredictor(str(ckpt), device="cpu", activations=True, chord_vocabulary="majmin")
+    out = predictor.predict(0.1 * np.random.default_rng(0).standard_normal(22_050 * 2).astype(np.float32))
+    assert out["scores"].shape == (25,) and out["scores"].sum() == pytest.approx(1.0, abs=1e-5)
+    assert len(out["activations"]["scores"][0]) == 25
+    assert {s["label"] for s in out["segments"]} <= {"C:maj", "A:min", "N"}
