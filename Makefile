@@ -25,7 +25,7 @@ install: $(STAMP)
 
 # Regenerate the lock after changing dependencies in pyproject.toml (needs `uv`: pip install uv).
 lock:
-	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	uv pip compile pyproject.toml --extra dev --extra pretrained --universal --python-version 3.11 \
 		--generate-hashes -o $(LOCK)
 
 demo: $(STAMP)

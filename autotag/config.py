@@ -23,9 +23,11 @@ from autotag.storage import is_uri
 Aggregate = Literal["mean", "max"]
 """How patch probabilities become a track's score."""
 ExportKind = Literal["lab", "jams", "csv"]
+"""Per-track files ``pipelines.infer`` can write beside its tables."""
+ChordVocabulary = Literal["full", "majmin"]
+"""The chord labels ``pipelines.infer`` writes: the model's own vocabulary, or reduced to N + 24 maj/min."""
 ShardCodec = Literal["flac", "pcm16"]  # autotag.data.shards.CODECS
 Precision = Literal["auto", "fp32", "bf16"]  # auto: bf16 on GPU, fp32 on CPU
-"""Per-track files ``pipelines.infer`` can write beside its tables."""
 
 
 def at_least(low: float) -> dict[str, Any]:
@@ -178,6 +180,8 @@ class InferConfig:
     rows_per_file: int = field(default=10_000, metadata=at_least(1))
     max_duration_s: float = field(default=3600.0, metadata=above(0))
     chord_switch_penalty: float = field(default=5.0, metadata=at_least(0))
+    chord_vocabulary: ChordVocabulary = "full"
+    chord_inversions: bool = True
     smooth_frames: int = field(default=1, metadata=at_least(1))
     thresholds: dict[str, float] = field(default_factory=dict)
     top_k: int | None = field(default=None, metadata=at_least(1))

@@ -44,6 +44,7 @@ from autotag.data.tasks import Task
 from autotag.infer import inputs
 from autotag.infer.batch import BatchPredictor, check_model_names, model_batch
 from autotag.infer.exports import export_run
+from autotag.infer.predictor import output_labels
 from autotag.infer.rows import output_tables
 from autotag.models import checkpoint
 from autotag.predictions import PredictionWriter, main_table
@@ -138,7 +139,9 @@ def predictor_kwargs(cfg: AutotagConfig, checkpoints: dict[str, str]) -> dict[st
             "aggregate": cfg.infer.aggregate, "max_duration_s": cfg.infer.max_duration_s,
             "device": "cuda" if cfg.infer.gpus_per_actor > 0 else "cpu",
             "num_threads": max(1, int(cfg.infer.cpus_per_actor)), "decode_threads": decode_threads(cfg),
-            "chord_switch_penalty": cfg.infer.chord_switch_penalty, "smooth_frames": cfg.infer.smooth_frames,
+            "chord_switch_penalty": cfg.infer.chord_switch_penalty, "chord_vocabulary": cfg.infer.chord_vocabulary,
+            "chord_inversions": cfg.infer.chord_inversions,
+            "smooth_frames": cfg.infer.smooth_frames,
             "embeddings": cfg.infer.embeddings, "activations": cfg.infer.activations,
             "patch_activations": cfg.evaluate.patch_level}
 
@@ -212,7 +215,7 @@ def model_runs(cfg: AutotagConfig) -> list[ModelRun]:
         extra = tuple(table for table, on in (("embeddings", cfg.infer.embeddings),
                                               ("activations", writes_activations(cfg, task))) if on)
         writer = PredictionWriter(cfg.paths.predictions, run_id, {
-            "labels": list(task.vocabulary), "task": task.to_dict(), "model": meta["model"],
+            "labels": output_labels(task, cfg.infer.chord_vocabulary), "task": task.to_dict(), "model": meta["model"],
             "checkpoint": path, "fingerprint": fingerprint, "config": cfg.to_dict(),
             "timebase": checkpoint.timebase(checkpoint.model_from_meta(meta))}, tables=(main_table(task), *extra))
         runs.append(ModelRun(name, run_id, str(path), task, f"{meta['model']['frontend']}+{meta['model']['backend']}",

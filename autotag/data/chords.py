@@ -125,6 +125,27 @@ def reduce_to_majmin(label: str) -> str:
     return EXCLUDED
 
 
+def majmin_projection(vocabulary: Sequence[str]) -> np.ndarray:
+    """``(len(vocabulary), 25)`` 0/1 matrix summing a model's chord posteriors into :data:`CHORD_LABELS`.
+
+    Class ``k`` goes to ``reduce_to_majmin(vocabulary[k])``; chords that have no major or minor
+    reading (``dim``, ``aug``, ``sus2``, ``sus4``, ``hdim7``, ``dim7``, ``X``: :data:`EXCLUDED`)
+    get an all-zero row, so the reduced posteriors, once renormalised, choose among the 25
+    classes by the mass of the chords that belong to them.
+
+    Raises
+    ------
+    ValueError
+        For a label that is not Harte syntax.
+    """
+    projection = np.zeros((len(vocabulary), len(CHORD_LABELS)), dtype=np.float32)
+    for k, label in enumerate(vocabulary):
+        reduced = reduce_to_majmin(label)
+        if reduced != EXCLUDED:
+            projection[k, _INDEX[reduced]] = 1.0
+    return projection
+
+
 def chord_index(label: str, excluded_index: int = EXCLUDED_INDEX) -> int:
     """Class index of a chord label after :func:`reduce_to_majmin`.
 

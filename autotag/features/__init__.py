@@ -6,8 +6,8 @@ Each feature module knows its own time base (``sample_rate``, ``hop_length``,
 from tables kept elsewhere. ``tests/unit/features`` checks each against librosa.
 """
 
-from autotag.features.cqt import ConstantQ
+from autotag.features.cqt import ConstantQ, HarmonicLogCQT
 from autotag.features.framing import Frames, Waveform
 from autotag.features.logmel import LogMel
 
-__all__ = ["ConstantQ", "Frames", "LogMel", "Waveform"]
+__all__ = ["ConstantQ", "HarmonicLogCQT", "Frames", "LogMel", "Waveform"]

@@ -82,6 +82,50 @@ def cqt_kernel(freq: float, length: float, sample_rate: float) -> np.ndarray:
     return kernel / np.abs(kernel).sum()
 
 
+HALFBAND_TAPS = 63
+"""Taps of the down-by-two low-pass of :class:`ConstantQ`'s ``decimate`` (odd: zero phase)."""
+
+
+def halfband_filter(taps: int = HALFBAND_TAPS, beta: float = 8.0) -> np.ndarray:
+    """Kaiser-windowed half-band low-pass (cutoff a quarter of the input rate), unit gain at DC.
+
+    Every even offset from the centre but the centre itself is zero, so :func:`halve` needs only
+    the centre and the odd offsets. Its transition band (about 0.21 to 0.29 cycles per sample)
+    lies between the 0.175 that the bins kept at the halved rate reach and the 0.325 whose aliases
+    would land there.
+    """
+    n = np.arange(taps) - (taps - 1) / 2
+    h = 0.5 * np.sinc(0.5 * n) * np.kaiser(taps, beta)
+    h[(n != 0) & (n % 2 == 0)] = 0.0
+    return h / h.sum()
+
+
+def halve(wave: torch.Tensor, lowpass: torch.Tensor) -> torch.Tensor:
+    """``(B, N)`` → ``(B, ceil(N / 2))``: the zero-phase half-band ``lowpass`` (odd length, zeros
+    outside the signal), every second sample kept, so output sample ``m`` sits on input sample
+    ``2m``. As sums of strided slices, pairing the symmetric taps and skipping the zero ones: a
+    single-channel strided ``conv1d`` is many times slower on CPU."""
+    taps, n = lowpass.shape[0], wave.shape[1]
+    centre, out = taps // 2, (n + 1) // 2
+    padded = F.pad(wave, (centre, centre + 1))
+    result = padded[:, centre : centre + 2 * out : 2] * lowpass[centre]
+    for offset in range(1, centre + 1):
+        weight = float(lowpass[centre + offset])
+        if weight:
+            pair = padded[:, centre - offset : centre - offset + 2 * out : 2] + \
+                padded[:, centre + offset : centre + offset + 2 * out : 2]
+            result.add_(pair, alpha=weight)
+    return result
+
+
+def _decimation_level(top_hz: float, sample_rate: float, hop_length: int) -> int:
+    """Most halvings ``j`` with ``top_hz <= 0.35 · sample_rate / 2^j`` and ``2^j`` dividing the hop."""
+    level = 0
+    while hop_length % 2 ** (level + 1) == 0 and top_hz <= 0.35 * sample_rate / 2 ** (level + 1):
+        level += 1
+    return level
+
+
 class _OctaveConv(nn.Module):
     """Magnitude response of one group of bins as a single strided ``conv1d``."""
 
@@ -129,6 +173,12 @@ class ConstantQ(CentredFrames):
     filter_scale
         Multiplies every filter length (librosa's ``filter_scale``).
 
+    decimate
+        Compute each octave at the lowest sample rate ``sample_rate / 2^j`` (``2^j`` dividing the
+        hop) at which its band stays below 0.35 of that rate, down-sampling by two at a time with
+        :data:`HALFBAND_TAPS`-tap low-pass filters (as librosa does, with its own resampler): the
+        same filters with ``2^j`` times fewer taps. Off (default): every octave at full rate.
+
     Raises
     ------
     ValueError
@@ -136,7 +186,7 @@ class ConstantQ(CentredFrames):
     """
 
     def __init__(self, sample_rate: int = SAMPLE_RATE, hop_length: int = 512, fmin: float = 32.7,
-                 n_bins: int = 72, bins_per_octave: int = 12, filter_scale: float = 1.0):
+                 n_bins: int = 72, bins_per_octave: int = 12, filter_scale: float = 1.0, decimate: bool = False):
         super().__init__()
         for name, value in [("hop_length", hop_length), ("fmin", fmin), ("n_bins", n_bins),
                             ("bins_per_octave", bins_per_octave), ("filter_scale", filter_scale)]:
@@ -152,15 +202,94 @@ class ConstantQ(CentredFrames):
         if cutoff > sample_rate / 2:
             raise ValueError(f"ConstantQ: the top bin ({self.freqs[-1]:.1f} Hz) reaches {cutoff:.1f} Hz, above "
                              f"Nyquist ({sample_rate / 2:.1f} Hz); use fewer bins or a lower fmin")
-        kernels = [cqt_kernel(f, n, sample_rate) for f, n in zip(self.freqs, lengths)]
-        scales = np.sqrt(lengths)
+        scales = np.sqrt(lengths)  # librosa's scale: the full-rate filter length, whatever rate computes it
+        starts = list(range(0, n_bins, bins_per_octave))
+        reach = 1 + 0.5 * HANN_BANDWIDTH / quality_factor(bins_per_octave, filter_scale)
+        self.levels = [_decimation_level(self.freqs[min(a + bins_per_octave, n_bins) - 1] * reach, sample_rate,
+                                         hop_length) if decimate else 0 for a in starts]
         self.octaves = nn.ModuleList(
-            _OctaveConv(kernels[start : start + bins_per_octave], scales[start : start + bins_per_octave],
-                        hop_length)
-            for start in range(0, n_bins, bins_per_octave))
+            _OctaveConv([cqt_kernel(f, n / 2**level, sample_rate / 2**level)
+                         for f, n in zip(self.freqs[a : a + bins_per_octave], lengths[a : a + bins_per_octave])],
+                        scales[a : a + bins_per_octave], hop_length // 2**level)
+            for a, level in zip(starts, self.levels))
+        self.register_buffer("halfband", torch.from_numpy(halfband_filter()).float().view(1, 1, -1), persistent=False)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Magnitudes of ``wave`` ``(B, N)``, lowest bin first (float32 whatever the autocast)."""
         with torch.autocast(device_type=wave.device.type, enabled=False):
             wave = wave.float()
-            return torch.cat([octave(wave) for octave in self.octaves], dim=1)
+            frames = 1 + wave.shape[1] // self.hop_length
+            signals = [wave]
+            for _ in range(max(self.levels)):
+                signals.append(halve(signals[-1], self.halfband.view(-1)))
+            return torch.cat([octave(signals[level])[:, :, :frames]
+                              for octave, level in zip(self.octaves, self.levels)], dim=1)
+
+
+def amplitude_to_db(magnitude: torch.Tensor, reference: torch.Tensor, top_db: float | None = 80.0,
+                    amin: float = 1e-5) -> torch.Tensor:
+    """librosa's ``amplitude_to_db(S, ref, amin, top_db)``: ``20 log10(max(amin, S)) −
+    20 log10(max(amin, ref))``, floored at ``top_db`` below its own maximum. ``reference`` and the
+    maximum broadcast against ``magnitude`` (one value per example and channel, say)."""
+    db = 20.0 * torch.log10(magnitude.clamp(min=amin)) - 20.0 * torch.log10(reference.clamp(min=amin))
+    if top_db is None:
+        return db
+    return torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - top_db)
+
+
+class HarmonicLogCQT(CentredFrames):
+    """pumpp's ``HCQTMag(log=True)`` (crema's input): constant-Q magnitude at each harmonic of
+    ``fmin``, in dB below each harmonic's maximum over the input, ``(B, harmonics, T, n_bins)``.
+
+    One :class:`ConstantQ` spans every harmonic's bins (``n_bins`` + the highest harmonic's
+    offset of ``bins_per_octave · log2(h)`` bins) and each harmonic is a slice of it, so the
+    shared bins are computed once; hence harmonics must be powers of two (crema: 1, 2).
+    Frames: ``N // hop_length`` (pumpp crops librosa's ``1 + N // hop`` frames to the input's
+    whole hops). The dB reference is the maximum of the frames given (``ref=np.max``): a track
+    run in windows gets each window's own reference.
+
+    Parameters
+    ----------
+    sample_rate, hop_length, fmin, bins_per_octave
+        As for :class:`ConstantQ`.
+    n_octaves
+        Octaves per harmonic (``n_bins = n_octaves · bins_per_octave``).
+    harmonics
+        Multiples of ``fmin``, powers of two.
+    top_db
+        Floor below the maximum (librosa's default 80 dB); None: no floor.
+    decimate
+        :class:`ConstantQ`'s octave-wise decimation (default on: about 20 times fewer operations).
+
+    Raises
+    ------
+    ValueError
+        For a harmonic that is not a power of two, or a bin above Nyquist.
+    """
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE, hop_length: int = 2048, fmin: float = 32.70319566257483,
+                 n_octaves: int = 6, bins_per_octave: int = 36, harmonics: tuple[int, ...] = (1, 2),
+                 top_db: float | None = 80.0, decimate: bool = True):
+        super().__init__()
+        if not harmonics or any(h < 1 or h & (h - 1) for h in harmonics):
+            raise ValueError(f"HarmonicLogCQT: harmonics={list(harmonics)}, expected powers of two (1, 2, 4, ...)")
+        self.sample_rate, self.hop_length = sample_rate, hop_length
+        self.n_bins = n_octaves * bins_per_octave
+        self.offsets = [bins_per_octave * (h.bit_length() - 1) for h in harmonics]
+        self.top_db = top_db
+        self.cqt = ConstantQ(sample_rate, hop_length, fmin, self.n_bins + max(self.offsets), bins_per_octave,
+                             decimate=decimate)
+
+    def num_frames(self, num_samples: int | torch.Tensor) -> int | torch.Tensor:
+        """``N // hop_length`` frames (at least one)."""
+        frames = num_samples // self.hop_length
+        return frames.clamp(min=1) if isinstance(frames, torch.Tensor) else max(frames, 1)
+
+    def samples_for_frames(self, num_frames: int) -> int:
+        return num_frames * self.hop_length
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """``(B, N)`` → ``(B, harmonics, T, n_bins)`` dB (float32)."""
+        magnitude = self.cqt(wave)[:, :, : self.num_frames(wave.shape[1])]  # (B, bins, T)
+        stacked = torch.stack([magnitude[:, k : k + self.n_bins] for k in self.offsets], dim=1).transpose(2, 3)
+        return amplitude_to_db(stacked, stacked.amax(dim=(-2, -1), keepdim=True), self.top_db)

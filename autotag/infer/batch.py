@@ -129,7 +129,7 @@ class _ModelColumns:
     def __init__(self, predictor: TrackPredictor, n: int):
         self.predictor = predictor
         self.status, self.error = ["ok"] * n, [""] * n
-        self.scores = np.zeros((n, predictor.task.num_outputs), dtype=np.float32)
+        self.scores = np.zeros((n, len(predictor.labels)), dtype=np.float32)  # majmin runs: 25
         self.segments, self.activations = [""] * n, [""] * n
         self.embeddings: list[np.ndarray | None] = [None] * n
 

@@ -22,15 +22,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from autotag.config import Aggregate
+from autotag.config import Aggregate, ChordVocabulary
 from autotag.data.audio import DecodedAudio, decode_audio
+from autotag.data.chords import CHORD_LABELS, NO_CHORD_INDEX, majmin_projection
 from autotag.data.patches import patch_starts
+from autotag.data.tasks import Task
 from autotag.infer.frames import stitched_frames, track_frame_times
-from autotag.infer.segments import activity_segments, chord_segments
+from autotag.infer.segments import activity_segments, add_inversions, chord_segments
 from autotag.models import checkpoint
 from autotag.storage import location
 
 AGGREGATES = typing.get_args(Aggregate)
+CHORD_VOCABULARIES = typing.get_args(ChordVocabulary)
+
+
+def output_labels(task: Task, chord_vocabulary: str = "full") -> list[str]:
+    """The labels a run writes: the model's vocabulary, or the 25 majmin classes for a chord model
+    (``frame_multiclass``) under ``chord_vocabulary="majmin"``."""
+    if chord_vocabulary not in CHORD_VOCABULARIES:
+        raise ValueError(f"chord_vocabulary {chord_vocabulary!r} not in {CHORD_VOCABULARIES}")
+    if chord_vocabulary == "majmin" and task.kind == "frame_multiclass":
+        return list(CHORD_LABELS)
+    return list(task.vocabulary)
 
 
 def load_audio(path: str | None, data: bytes | None, name: str, max_duration_s: float | None) -> DecodedAudio:
@@ -38,6 +51,17 @@ def load_audio(path: str | None, data: bytes | None, name: str, max_duration_s: 
     if data is not None:
         return decode_audio(bytes(data), max_duration_s=max_duration_s, name=name)
     return decode_audio(str(path), max_duration_s=max_duration_s)
+
+
+def reduce_chord_posteriors(probs: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    """``(T, K)`` posteriors → ``(T, 25)``: summed per reduced class and renormalised; a frame whose
+    whole mass lies on chords without a majmin reading becomes ``N``."""
+    reduced = probs @ projection
+    total = reduced.sum(axis=1, keepdims=True)
+    empty = total[:, 0] <= 0
+    reduced = reduced / np.where(total > 0, total, 1.0)
+    reduced[empty, NO_CHORD_INDEX] = 1.0
+    return reduced
 
 
 class TrackPredictor:
@@ -58,7 +82,14 @@ class TrackPredictor:
     num_threads
         Torch CPU threads of this actor.
     chord_switch_penalty
-        Viterbi cost of a chord change (log-probability units; 0 = frame-wise argmax).
+        Viterbi cost of a chord change (log-probability units; 0 = frame-wise argmax). A checkpoint
+        whose ``meta.json`` states ``decoding.chord_switch_penalty`` (the converted crema) uses its own.
+    chord_vocabulary
+        ``full``: chord labels from the model's vocabulary; ``majmin``: frame posteriors summed into
+        the 25 classes (:func:`autotag.data.chords.majmin_projection`) before decoding.
+    chord_inversions
+        With ``full`` and a model that has a bass head (crema), append the inversions crema's own
+        ``predict`` adds (:func:`autotag.infer.segments.add_inversions`).
     smooth_frames
         Median-filter width (frames) for instrument activity.
     embeddings, activations
@@ -71,7 +102,8 @@ class TrackPredictor:
     def __init__(self, checkpoint_dir: str, patch_batch_size: int = 64, aggregate: str = "mean",
                  max_duration_s: float | None = 3600.0, device: str | None = None, num_threads: int | None = None,
                  chord_switch_penalty: float = 5.0, smooth_frames: int = 1, embeddings: bool = False,
-                 activations: bool = False, patch_activations: bool = False):
+                 activations: bool = False, patch_activations: bool = False, chord_vocabulary: str = "full",
+                 chord_inversions: bool = True):
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate {aggregate!r} not in {AGGREGATES}")
         if num_threads:
@@ -85,7 +117,13 @@ class TrackPredictor:
         self.patch_batch_size = patch_batch_size
         self.aggregate = aggregate
         self.max_duration_s = max_duration_s
-        self.chord_switch_penalty = chord_switch_penalty
+        self.chord_switch_penalty = float(self.meta.get("decoding", {}).get("chord_switch_penalty",
+                                                                            chord_switch_penalty))
+        self.labels = output_labels(self.task, chord_vocabulary)
+        self.chord_projection = (majmin_projection(self.task.vocabulary)
+                                 if self.labels != list(self.task.vocabulary) else None)
+        self.inversions = (chord_inversions and self.chord_projection is None
+                           and hasattr(self.model.backend, "structure_from_embedding"))
         self.smooth_frames = smooth_frames
         self.want_embeddings = embeddings
         self.want_activations = activations or (patch_activations and not self.task.frame_level)
@@ -128,7 +166,7 @@ class TrackPredictor:
     def _run_windows(self, windows: np.ndarray) -> np.ndarray:
         embedding = self.model.embed(torch.from_numpy(windows).to(self.device))
         probs = self.model.head.probabilities(self.model.head(embedding).float()).cpu().numpy()
-        if self.want_embeddings:  # carry the embedding through the stitching as extra columns
+        if self.want_embeddings or self.inversions:  # carry the embedding through the stitching as extra columns
             return np.concatenate([probs, embedding.float().cpu().numpy()], axis=-1)
         return probs
 
@@ -138,6 +176,14 @@ class TrackPredictor:
 
     def _frame_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         frontend = self.model.frontend
+        if frontend.track_context and len(samples) <= self.patch_samples:
+            # One unpadded pass: the outputs of a model whose frames all depend on the whole input
+            # (crema) then equal the original's, instead of a zero-padded window's.
+            whole = np.pad(samples, (0, max(0, self.model.min_samples - len(samples))))
+            out = self._run_windows(np.ascontiguousarray(whole, dtype=np.float32)[None])[0]
+            times = frontend.frame_times(len(out))
+            k = self.task.num_outputs
+            return times, out[:, :k], (out[:, k:] if out.shape[1] > k else None)
         # Windows per forward pass: at most as many samples as ``patch_batch_size`` 3-s patches, so
         # that long windows (the chord model's 24 s) keep activations, and memory, bounded.
         windows = max(1, min(self.patch_batch_size, self.patch_batch_size * 65_536 // self.patch_samples))
@@ -146,18 +192,26 @@ class TrackPredictor:
         times = track_frame_times(len(samples), frontend.output_hop_samples, frontend.output_offset_samples,
                                   self.sample_rate)
         k = self.task.num_outputs
-        return times, out[:, :k], (out[:, k:] if self.want_embeddings else None)
+        return times, out[:, :k], (out[:, k:] if out.shape[1] > k else None)
 
-    def segments_from(self, times: np.ndarray, probs: np.ndarray, duration_s: float) -> list[dict]:
-        """Chord or instrument segments ``{start_s, end_s, label, confidence}``."""
-        labels = self.task.vocabulary
+    def segments_from(self, times: np.ndarray, probs: np.ndarray, duration_s: float,
+                      embeddings: np.ndarray | None = None) -> list[dict]:
+        """Chord or instrument segments ``{start_s, end_s, label, confidence}``; ``embeddings``: the
+        frame embeddings, from which a crema model's inversions are read."""
         if self.task.kind == "frame_multiclass":
-            return chord_segments(probs, times, duration_s, labels, self.chord_switch_penalty)
-        return activity_segments(probs, times, duration_s, labels, self.task.threshold, self.smooth_frames)
+            if self.chord_projection is not None:
+                probs = reduce_chord_posteriors(probs, self.chord_projection)
+            segments = chord_segments(probs, times, duration_s, self.labels, self.chord_switch_penalty)
+            if self.inversions and embeddings is not None:
+                with torch.no_grad():
+                    parts = self.model.backend.structure_from_embedding(torch.from_numpy(embeddings).to(self.device))
+                segments = add_inversions(segments, parts["chord_bass"].float().cpu().numpy(), times)
+            return segments
+        return activity_segments(probs, times, duration_s, self.labels, self.task.threshold, self.smooth_frames)
 
     def predict_segments(self, samples: np.ndarray) -> list[dict]:
-        times, probs = self.frame_probabilities(samples)
-        return self.segments_from(times, probs, len(samples) / self.sample_rate)
+        times, probs, embeds = self._frame_outputs(samples)
+        return self.segments_from(times, probs, len(samples) / self.sample_rate, embeds)
 
     # ------------------------------------------------------------------ batches
 
@@ -165,8 +219,11 @@ class TrackPredictor:
         """Everything this predictor outputs for one decoded track."""
         if self.task.frame_level:
             times, probs, embeds = self._frame_outputs(samples)
-            result: dict[str, Any] = {"segments": self.segments_from(times, probs, len(samples) / self.sample_rate),
-                                      "scores": probs.mean(0)}
+            segments = self.segments_from(times, probs, len(samples) / self.sample_rate, embeds)
+            if self.chord_projection is not None:  # scores and activations in the vocabulary the run writes
+                probs = reduce_chord_posteriors(probs, self.chord_projection)
+            result: dict[str, Any] = {"segments": segments, "scores": probs.mean(0)}
+            embeds = embeds if self.want_embeddings else None
         else:
             times, probs, embeds = self.patch_outputs(samples)
             times = times + self.patch_samples / 2 / self.sample_rate  # patch centres

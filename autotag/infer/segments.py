@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import mir_eval
 import numpy as np
+
+SCALE_DEGREES = ("1", "b2", "2", "b3", "3", "4", "b5", "5", "b6", "6", "b7", "7")
+"""Harte bass degrees by semitones above the root (crema's ``SEMITONE_TO_SCALE_DEGREE``)."""
 
 
 def viterbi(log_probs: np.ndarray, switch_penalty: float) -> np.ndarray:
@@ -101,3 +105,26 @@ def activity_segments(probs: np.ndarray, times: np.ndarray, duration_s: float, l
             if on:
                 segments.append({"start_s": a, "end_s": b, "label": label, "confidence": conf})
     return sorted(segments, key=lambda s: (s["start_s"], s["label"]))
+
+
+def add_inversions(segments: list[dict], bass: np.ndarray, times: np.ndarray) -> list[dict]:
+    """crema's inversions: a chord whose most likely bass note is one of its own notes other than the
+    root gets it as its bass degree (``G:7`` with bass B → ``G:7/3``).
+
+    As ``crema.models.chord.ChordModel.predict``: the bass pitch class is the argmax of the
+    geometric mean of the bass posteriors (``(T, 13)``: C … B, no bass) over the segment's frames
+    and the one after it; ``N`` and ``X`` are left alone.
+    """
+    out = []
+    for segment in segments:
+        label = segment["label"]
+        if label not in ("N", "X"):
+            first, after = np.searchsorted(times, [segment["start_s"], segment["end_s"]])
+            frames = np.clip(bass[first : after + 1], np.finfo(np.float32).tiny, None)
+            bass_pc = int(np.exp(np.log(frames).mean(axis=0)).argmax())
+            root, pitches, _ = mir_eval.chord.encode(label)
+            degree = (bass_pc - root) % 12 if bass_pc < 12 else 0
+            if degree and pitches[degree]:
+                label = f"{label}/{SCALE_DEGREES[degree]}"
+        out.append({**segment, "label": label})
+    return out

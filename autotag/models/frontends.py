@@ -51,6 +51,10 @@ class FrontEnd(nn.Module):
     patch_hop_samples: int
     output_hop_samples: int
     output_offset_samples: float
+    track_context: bool = False
+    """True when every output frame depends on the whole input (crema: a dB reference taken over
+    the input, a bidirectional GRU), so that a track that fits one patch runs as one unpadded pass
+    at inference instead of a zero-padded window."""
 
     def encode(self, features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Learned layers on the features; ``lengths``: valid feature frames per example."""

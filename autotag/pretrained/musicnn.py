@@ -15,7 +15,6 @@ The weights are © Music Technology Group, Universitat Pompeu Fabra 2019, ISC li
 from __future__ import annotations
 
 import ast
-import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from autotag.errors import InputError
 from autotag.models import checkpoint
+from autotag.pretrained import packages
+from autotag.pretrained.packages import PretrainedError
 from autotag.pretrained.tf_checkpoint import TFCheckpoint
 
 MUSICNN_VERSION = "0.1.0"
@@ -77,10 +77,6 @@ LAYERS = {"musicnn": MUSICNN_LAYERS, "vgg": VGG_LAYERS}
 BN_NAMES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 
 
-class PretrainedError(InputError):
-    """The musicnn package or one of its files is missing or not what the converter expects."""
-
-
 def package_dir() -> Path:
     """Folder of the installed ``musicnn`` package (found without importing it).
 
@@ -89,11 +85,7 @@ def package_dir() -> Path:
     PretrainedError
         If musicnn is not installed.
     """
-    spec = importlib.util.find_spec("musicnn")
-    if spec is None or not spec.submodule_search_locations:
-        raise PretrainedError("musicnn is not installed: pip install --no-deps musicnn==0.1.0 (only its weight "
-                              "files are read; --no-deps because it declares tensorflow and numpy<1.17)")
-    return Path(next(iter(spec.submodule_search_locations)))
+    return packages.package_dir("musicnn", MUSICNN_VERSION, "tensorflow and numpy<1.17")
 
 
 def read_labels(configuration: Path, constant: str) -> list[str]:

@@ -98,5 +98,5 @@ def test_the_weight_packages_are_pinned_with_hashes_and_installed():
 
     text = (REPO / "requirements" / "pretrained.txt").read_text()
     pins = re.findall(r"^([A-Za-z0-9._-]+)==(\S+) \\\n\s+--hash=sha256:[0-9a-f]{64}$", text, flags=re.M)
-    assert pins == [("musicnn", "0.1.0")]
+    assert pins == [("musicnn", "0.1.0"), ("crema", "0.2.0")]
     assert all(version(name) == wanted for name, wanted in pins)

@@ -12,7 +12,7 @@ from autotag.models import BACKENDS, FRONTENDS, build_model
 CONF = Path(__file__).resolve().parents[3] / "conf"
 FROM_CODE = {"self", "in_channels", "in_frames"}  # supplied by build_model, not by config
 # Not from the tutorial: no tutorial quirk to restore, hence no seed_compat.
-NOT_FROM_TUTORIAL = {"musicnn", "musicnn_pool", "musicnn_vgg", "musicnn_flatten"}
+NOT_FROM_TUTORIAL = {"musicnn", "musicnn_pool", "musicnn_vgg", "musicnn_flatten", "crema_cqt", "crema_chord"}
 
 
 def load(group: str, name: str) -> dict:

@@ -7,14 +7,15 @@ import torch
 
 from autotag.models import BACKENDS, FRONTENDS, build_model, compatible_pairs
 
-FRONTEND_NAMES = ["cqt_conv2d", "lms_conv2d", "musicnn", "musicnn_vgg", "sincnet", "sincnet_abs", "tcn",
+FRONTEND_NAMES = ["cqt_conv2d", "crema_cqt", "lms_conv2d", "musicnn", "musicnn_vgg", "sincnet", "sincnet_abs", "tcn",
                   "waveform_conv1d"]
-BACKEND_NAMES = ["autopool", "conv_bilstm", "musicnn_flatten", "musicnn_pool"]
+BACKEND_NAMES = ["autopool", "conv_bilstm", "crema_chord", "musicnn_flatten", "musicnn_pool"]
 EMBEDDING = {"autopool": 64, "musicnn_pool": 200}
+FRAME_EMBEDDING = {"conv_bilstm": 16, "crema_chord": 294}
 # musicnn's VGG leaves 2 frames per 3-s patch: too few for autopool's two conv + pool stages.
 PAIRS = [(f, b) for f in FRONTEND_NAMES for b in BACKEND_NAMES if (f, b) != ("musicnn_vgg", "autopool")]
 # Shorter CQT patches keep the test fast; the layers are the same.
-SMALL = {"cqt_conv2d": {"patch_frames": 96, "patch_hop_frames": 48}}
+SMALL = {"cqt_conv2d": {"patch_frames": 96, "patch_hop_frames": 48}, "crema_cqt": {"patch_frames": 32}}
 
 
 def test_registries_hold_the_zoo():
@@ -31,10 +32,10 @@ def test_output_shapes(frontend, backend):
     wave = 0.1 * torch.randn(2, model.frontend.patch_samples)
     with torch.no_grad():
         logits, embedding = model(wave), model.embed(wave)
-    if backend == "conv_bilstm":
+    if backend in FRAME_EMBEDDING:
         assert model.frame_level and model.task == "frame_multiclass"
         assert logits.shape == (2, frames, 7)
-        assert embedding.shape == (2, frames, 16)
+        assert embedding.shape == (2, frames, FRAME_EMBEDDING[backend])
     else:
         assert not model.frame_level and model.task == "multiclass"
         assert logits.shape == (2, 7)
@@ -51,6 +52,7 @@ def test_output_shapes(frontend, backend):
     ("cqt_conv2d", 1024, 523_776, 65_536, 22_050 / 512),
     ("musicnn", 187, 65_620, 65_974, 16_000 / 256),  # 187 frames at 16 kHz after resampling, 3 s hop
     ("musicnn_vgg", 2, 65_620, 65_974, 16_000 / 256 / 64),
+    ("crema_cqt", 256, 524_288, 131_072, 22_050 / 2048),  # crema's 44.1 kHz hop 4096: the same 10.77 frames/s
 ])
 def test_time_base_per_recipe(frontend, frames, patch, hop, rate):
     front = FRONTENDS.build(frontend)

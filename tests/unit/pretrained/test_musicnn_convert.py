@@ -48,7 +48,7 @@ def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys):
     assert pretrained.main(["MTT_musicnn", "--musicnn-dir", str(tmp_path)]) == 2
     assert "no .index file" in capsys.readouterr().err
     assert pretrained.main(["MTT_vggish", "--musicnn-dir", str(tmp_path)]) == 2
-    assert "unknown musicnn model 'MTT_vggish'" in capsys.readouterr().err
+    assert "unknown pretrained model 'MTT_vggish'" in capsys.readouterr().err
     assert pretrained.main(["MTT_musicnn", "MSD_musicnn", "--out", str(tmp_path)]) == 2
     assert pretrained.main(["MTT_musicnn", "train.lr=1"]) == 2
     assert "only key=value this command reads is paths.root" in capsys.readouterr().err
