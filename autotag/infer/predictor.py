@@ -25,8 +25,8 @@ import torch
 
 from autotag.config import Aggregate
 from autotag.data.audio import DecodedAudio, decode_audio
-from autotag.data.patches import patch_starts
-from autotag.infer.frames import stitched_frames, track_frame_times
+from autotag.infer.frames import FrameStitcher, stitched_frames, track_frame_times, window_hop
+from autotag.infer.pieces import PieceCutter
 from autotag.infer.segments import activity_segments, chord_segments
 from autotag.models import checkpoint
 
@@ -93,36 +93,84 @@ class TrackPredictor:
         self.sample_rate = frontend.sample_rate
         self.patch_samples, self.hop_samples = frontend.patch_samples, frontend.patch_hop_samples
 
-    # ------------------------------------------------------------------ track-level models
+    # ------------------------------------------------------------------ pieces: cut, run, finish
+
+    @property
+    def cutter(self) -> PieceCutter:
+        """How this model cuts a track into pieces (:mod:`autotag.infer.pieces`): patches of the
+        training length and hop, ``patch_batch_size`` per forward pass; or windows of the patch
+        length every :func:`window_hop`, at most as many samples per pass as ``patch_batch_size``
+        3-s patches, so that long windows (the chord model's 24 s) keep activations, and memory, bounded."""
+        if not self.task.frame_level:
+            return PieceCutter(False, self.patch_samples, self.hop_samples, self.patch_batch_size)
+        frontend = self.model.frontend
+        windows = max(1, min(self.patch_batch_size, self.patch_batch_size * 65_536 // self.patch_samples))
+        return PieceCutter(True, self.patch_samples, window_hop(self.patch_samples, frontend.output_hop_samples),
+                           windows)
 
     @torch.no_grad()
-    def patch_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Patch start times (s), probabilities ``(P, K)`` and, if asked, embeddings ``(P, D)``;
-        ``patch_batch_size`` patches per forward pass, never every patch at once."""
-        if len(samples) < self.patch_samples:
-            samples = np.pad(samples, (0, self.patch_samples - len(samples)))
-        track = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(self.device)
-        all_starts = patch_starts(len(samples), self.patch_samples, self.hop_samples)
-        starts, probs, embeds = [], [], []
-        for first in range(0, len(all_starts), self.patch_batch_size):
-            chunk_starts = all_starts[first : first + self.patch_batch_size]
-            embedding = self.model.embed_patches(track, chunk_starts.tolist(), self.patch_samples)
-            probs.append(self.model.head.probabilities(self.model.head(embedding).float()).cpu().numpy())
+    def run_pieces(self, pieces: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """Outputs of pieces ``(wave, starts)`` in one forward pass: per piece ``(P, K)``
+        probabilities of its patches (track-level) or ``(B, T_w, K)`` of its windows (frame-level),
+        with the embedding's ``D`` columns appended when embeddings are asked for."""
+        if self.task.frame_level:
+            windows = [np.stack([wave[s : s + self.patch_samples] for s in starts]) for wave, starts in pieces]
+            out = self._run_windows(np.concatenate(windows) if len(windows) > 1 else windows[0])
+        else:
+            inputs = [self.model.patch_inputs(torch.from_numpy(wave).to(self.device), starts.tolist(),
+                                              self.patch_samples) for wave, starts in pieces]
+            embedding = self.model.embed_inputs(torch.cat(inputs) if len(inputs) > 1 else inputs[0])
+            out = self.model.head.probabilities(self.model.head(embedding).float()).cpu().numpy()
             if self.want_embeddings:
-                embeds.append(embedding.float().cpu().numpy())
-            starts.append(chunk_starts / self.sample_rate)
-        return np.concatenate(starts), np.concatenate(probs), np.concatenate(embeds) if embeds else None
+                out = np.concatenate([out, embedding.float().cpu().numpy()], axis=-1)
+        sizes = np.cumsum([len(starts) for _, starts in pieces])[:-1]
+        return np.split(out, sizes) if len(pieces) > 1 else [out]
+
+    def finish(self, num_samples: int, outputs: list[tuple[int, np.ndarray]]) -> dict[str, Any]:
+        """Everything this predictor outputs for a track of ``num_samples`` samples from the outputs
+        of its pieces, ``(first patch or window, run_pieces output)``, in any order."""
+        outputs = sorted(outputs, key=lambda item: item[0])
+        k = self.task.num_outputs
+        duration_s = num_samples / self.sample_rate
+        if self.task.frame_level:
+            frontend = self.model.frontend
+            stitcher = FrameStitcher(num_samples, self.patch_samples, frontend.output_hop_samples,
+                                     frontend.output_offset_samples, self.cutter.hop)
+            for first, out in outputs:
+                stitcher.add(first, out)
+            frames = stitcher.frames()
+            times = track_frame_times(num_samples, frontend.output_hop_samples, frontend.output_offset_samples,
+                                      self.sample_rate)
+            probs = frames[:, :k]
+            result: dict[str, Any] = {"segments": self.segments_from(times, probs, duration_s),
+                                      "scores": probs.mean(0)}
+            embeds = frames[:, k:] if self.want_embeddings else None
+        else:
+            patches = np.concatenate([out for _, out in outputs])
+            probs, embeds = patches[:, :k], (patches[:, k:] if self.want_embeddings else None)
+            times = (self.cutter.starts(num_samples) + self.patch_samples / 2) / self.sample_rate  # patch centres
+            result = {"scores": probs.mean(0) if self.aggregate == "mean" else probs.max(0)}
+        if embeds is not None:
+            result["embedding"] = embeds.mean(0)
+        if self.want_activations:
+            result["activations"] = {"time_s": np.round(times, 4).tolist(), "scores": np.round(probs, 4).tolist()}
+        return result
+
+    def predict(self, samples: np.ndarray) -> dict[str, Any]:
+        """Everything this predictor outputs for one decoded track: its pieces run one after the other."""
+        return self.finish(len(samples), [(piece.first, self.run_pieces([(piece.wave, piece.starts)])[0])
+                                          for piece in self.cutter.pieces(samples)])
+
+    # ------------------------------------------------------------------ parts, for tests and evaluation
 
     def patch_probabilities(self, samples: np.ndarray) -> np.ndarray:
-        """``(n,)`` waveform → ``(num_patches, num_labels)`` probabilities."""
-        return self.patch_outputs(samples)[1]
+        """``(n,)`` waveform → ``(num_patches, num_labels)`` probabilities (track-level models)."""
+        outputs = [self.run_pieces([(p.wave, p.starts)])[0] for p in self.cutter.pieces(samples)]
+        return np.concatenate(outputs)[:, : self.task.num_outputs]
 
     def predict_track(self, samples: np.ndarray) -> np.ndarray:
         """Track-level scores ``(num_labels,)`` (track-level models)."""
-        probs = self.patch_probabilities(samples)
-        return probs.mean(0) if self.aggregate == "mean" else probs.max(0)
-
-    # ------------------------------------------------------------------ frame-level models
+        return self.predict(samples)["scores"]
 
     @torch.no_grad()
     def _run_windows(self, windows: np.ndarray) -> np.ndarray:
@@ -133,20 +181,13 @@ class TrackPredictor:
         return probs
 
     def frame_probabilities(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Frame times (s) and probabilities ``(T, num_labels)`` over the whole track."""
-        return self._frame_outputs(samples)[:2]
-
-    def _frame_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Frame times (s) and probabilities ``(T, num_labels)`` over the whole track (frame-level models)."""
         frontend = self.model.frontend
-        # Windows per forward pass: at most as many samples as ``patch_batch_size`` 3-s patches, so
-        # that long windows (the chord model's 24 s) keep activations, and memory, bounded.
-        windows = max(1, min(self.patch_batch_size, self.patch_batch_size * 65_536 // self.patch_samples))
         out = stitched_frames(samples, self._run_windows, self.patch_samples, frontend.output_hop_samples,
-                              frontend.output_offset_samples, batch_size=windows)
+                              frontend.output_offset_samples, batch_size=self.cutter.per_piece)
         times = track_frame_times(len(samples), frontend.output_hop_samples, frontend.output_offset_samples,
                                   self.sample_rate)
-        k = self.task.num_outputs
-        return times, out[:, :k], (out[:, k:] if self.want_embeddings else None)
+        return times, out[:, : self.task.num_outputs]
 
     def segments_from(self, times: np.ndarray, probs: np.ndarray, duration_s: float) -> list[dict]:
         """Chord or instrument segments ``{start_s, end_s, label, confidence}``."""
@@ -158,24 +199,6 @@ class TrackPredictor:
     def predict_segments(self, samples: np.ndarray) -> list[dict]:
         times, probs = self.frame_probabilities(samples)
         return self.segments_from(times, probs, len(samples) / self.sample_rate)
-
-    # ------------------------------------------------------------------ batches
-
-    def predict(self, samples: np.ndarray) -> dict[str, Any]:
-        """Everything this predictor outputs for one decoded track."""
-        if self.task.frame_level:
-            times, probs, embeds = self._frame_outputs(samples)
-            result: dict[str, Any] = {"segments": self.segments_from(times, probs, len(samples) / self.sample_rate),
-                                      "scores": probs.mean(0)}
-        else:
-            times, probs, embeds = self.patch_outputs(samples)
-            times = times + self.patch_samples / 2 / self.sample_rate  # patch centres
-            result = {"scores": probs.mean(0) if self.aggregate == "mean" else probs.max(0)}
-        if embeds is not None:
-            result["embedding"] = embeds.mean(0)
-        if self.want_activations:
-            result["activations"] = {"time_s": np.round(times, 4).tolist(), "scores": np.round(probs, 4).tolist()}
-        return result
 
     def describe(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint, "model": self.meta["model"], "task": self.task.to_dict()}
