@@ -172,3 +172,28 @@ def model_batch(batch: dict[str, np.ndarray], name: str, skip: set[str] | frozen
     columns = {key: batch[key] for key in ("track_id", "audio_path", "duration_s")}
     columns.update({key: batch[f"{name}.{key}"] for key in PER_MODEL if f"{name}.{key}" in batch})
     return {key: np.asarray(value)[keep] for key, value in columns.items()}
+
+
+class RowBuffer:
+    """Batches of output rows (same columns) gathered until they are written ``n`` rows at a time."""
+
+    def __init__(self):
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.rows = 0
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def add(self, batch: dict[str, np.ndarray]) -> None:
+        if len(batch["track_id"]):
+            self.parts.append(batch)
+            self.rows += len(batch["track_id"])
+
+    def take(self, n: int) -> dict[str, np.ndarray]:
+        """The first ``n`` rows gathered (all of them if fewer), removed from the buffer."""
+        whole = {key: np.concatenate([np.asarray(part[key]) for part in self.parts]) for key in self.parts[0]}
+        taken = {key: value[:n] for key, value in whole.items()}
+        rest = {key: value[n:] for key, value in whole.items()}
+        self.parts = [rest] if len(rest["track_id"]) else []
+        self.rows = len(rest["track_id"])
+        return taken
