@@ -171,6 +171,7 @@ class InferConfig:
     decode_threads: int | None = field(default=None, metadata=at_least(1))
     pipeline: InferPipeline = "auto"
     decode_cpus: float = field(default=1.0, metadata=above(0))
+    decode_tasks: int | None = field(default=None, metadata=at_least(1))
     pieces_per_batch: int = field(default=1, metadata=at_least(1))
     progress_every_s: float = field(default=10.0, metadata=above(0))
     aggregate: Aggregate = "mean"

@@ -280,7 +280,8 @@ def fused_batches(cfg: AutotagConfig, dataset, runs: list[ModelRun]) -> Iterator
 
 def split_batches(cfg: AutotagConfig, dataset, runs: list[ModelRun]) -> Iterator[dict[str, np.ndarray]]:
     """The same rows from the split pipeline (:mod:`autotag.infer.split`): decode tasks of
-    ``infer.decode_cpus`` CPUs, an actor pool that only runs the models, the finish on the driver."""
+    ``infer.decode_cpus`` CPUs (``infer.decode_tasks`` at a time, or as many as fit), an actor pool
+    that only runs the models, the finish on the driver."""
     import ray.data
 
     options = predictor_kwargs(cfg, {r.name: r.checkpoint for r in runs})
@@ -290,6 +291,7 @@ def split_batches(cfg: AutotagConfig, dataset, runs: list[ModelRun]) -> Iterator
              for name, path in checkpoints.items()}  # the driver's: cut geometry and finish
     pieces = dataset.map_batches(
         decode_pieces, batch_size=cfg.infer.tracks_per_batch, batch_format="numpy", num_cpus=cfg.infer.decode_cpus,
+        compute=ray.data.TaskPoolStrategy(size=cfg.infer.decode_tasks) if cfg.infer.decode_tasks else None,
         fn_kwargs={"cutters": {name: p.cutter for name, p in local.items()},
                    "max_duration_s": cfg.infer.max_duration_s})
     outputs = pieces.map_batches(
