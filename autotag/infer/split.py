@@ -99,6 +99,7 @@ class PieceModels:
 
     def __init__(self, checkpoints: dict[str, str], **options: Any):
         check_model_names(checkpoints)
+        reuse_freed_memory()  # each batch's buffers reuse the last one's pages (autotag.memory)
         self.predictors = {name: TrackPredictor(str(path), **options) for name, path in checkpoints.items()}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
