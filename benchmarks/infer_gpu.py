@@ -137,10 +137,9 @@ def infer_pass(root: Path, folder: Path, checkpoints: dict[str, str], actors: in
                        f"infer.num_actors={actors}", f"infer.cpus_per_actor={cpus}", f"infer.gpus_per_actor={gpu}",
                        f"infer.patch_batch_size={patch_batch_size}", f"infer.pipeline={pipeline}",
                        f"infer.pieces_per_batch={pieces_per_batch}", "runtime.progress_bars=false",
+                       "infer.overwrite=true",  # tag everything again
                        *([f"infer.decode_tasks={max(1, (os.cpu_count() or 2) - actors - 1)}"]
                          if pipeline == "split" else [])])
-    for table_dir in Path(cfg.paths.predictions).glob(f"*/{run_id}-*"):
-        shutil.rmtree(table_dir)  # tag everything again
     sampler = GpuSampler() if gpu else None
     with Stopwatch() as clock, sampler or nullcontext():
         summary = infer.run(cfg)
