@@ -3,6 +3,8 @@ labels, segments, error rows) on a catalogue with a long file and a corrupt one,
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -83,8 +85,15 @@ def _assert_same(split: pd.DataFrame, fused: pd.DataFrame, where: str) -> None:
             assert a.tolist() == b.tolist(), f"{where}.{column}"
 
 
-def test_split_writes_the_fused_tables(ray_session, catalogue):
-    fused, split = _run(catalogue, "fused", "fused"), _run(catalogue, "split", "split")
+def test_split_writes_the_fused_tables(ray_session, catalogue, caplog):
+    fused = _run(catalogue, "fused", "fused")
+    with caplog.at_level(logging.INFO, logger="autotag.infer"):
+        split = _run(catalogue, "split", "split", None, "infer.progress_every_s=0.001")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tagged ")]
+    done = [int(re.match(r"tagged (\d+)/8 tracks \(\d+%\), [\d.]+ tracks/s", line).group(1)) for line in lines]
+    assert len(done) >= 3 and done == sorted(done) and done[-1] == 8  # lines while it runs, not only at the end
+    assert re.search(r", \d+ audio s/s \(1 with errors\)$", lines[-1])
+    assert any(" left, " in line for line in lines[:-1])  # an ETA while tracks remain
     for result in (fused, split):
         assert (result["tracks_ok"], result["tracks_error"]) == (7, 1)
     for name, tables in TABLES.items():
