@@ -3,8 +3,11 @@ labels, segments, error rows) on a catalogue with a long file and a corrupt one,
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +130,27 @@ def test_split_resumes_as_fused_does(ray_session, catalogue, tmp_path):
             _assert_same(_table(catalogue, f"resume-split-{name}", table),
                          _table(catalogue, f"resume-fused-{name}", table), f"resume {name}.{table}")
         assert _table(catalogue, f"resume-split-{name}", "tracks")["track_id"].is_unique
+
+
+def test_split_reads_webdataset_shards_as_fused_does(ray_session, catalogue, tmp_path):
+    """FLAC bytes from a shard (``key.flac`` + ``key.json`` members), a corrupt one among them."""
+    shard = tmp_path / "shards" / "test-000000.tar"
+    shard.parent.mkdir()
+    members = {"song1": (catalogue / "music" / "song1.flac").read_bytes(),
+               "song3": (catalogue / "music" / "song3.flac").read_bytes(),
+               "corrupt": (catalogue / "music" / "corrupt.flac").read_bytes()}
+    with tarfile.open(shard, "w") as tar:
+        for key, flac in members.items():
+            for name, data in ((f"{key}.flac", flac),
+                               (f"{key}.json", json.dumps({"track_id": key, "source": f"/src/{key}.flac"}).encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    results = {p: _run(catalogue, f"shards-{p}", p, shard.parent) for p in ("fused", "split")}
+    assert [(r["tracks_ok"], r["tracks_error"]) for r in results.values()] == [(2, 1), (2, 1)]
+    for name, tables in TABLES.items():
+        for table in tables:
+            _assert_same(_table(catalogue, f"shards-split-{name}", table),
+                         _table(catalogue, f"shards-fused-{name}", table), f"shards {name}.{table}")
+    tracks = _table(catalogue, "shards-split-tags", "tracks")
+    assert tracks["audio_path"].tolist() == ["/src/corrupt.flac", "/src/song1.flac", "/src/song3.flac"]
