@@ -22,6 +22,10 @@ from autotag.storage import is_uri
 
 Aggregate = Literal["mean", "max"]
 """How patch probabilities become a track's score."""
+InferPipeline = Literal["auto", "fused", "split"]
+"""How ``pipelines.infer`` lays out its work: one actor per track does everything (``fused``), or CPU
+tasks decode and cut, model actors run models, the driver aggregates (``split``); ``auto``: split when
+the actors get GPUs, fused on CPU-only nodes (the faster there, README "Benchmarks")."""
 ExportKind = Literal["lab", "jams", "csv"]
 """Per-track files ``pipelines.infer`` can write beside its tables."""
 ChordVocabulary = Literal["full", "majmin"]
@@ -176,6 +180,11 @@ class InferConfig:
     cpus_per_actor: float = field(default=1.0, metadata=above(0))
     gpus_per_actor: float = field(default=0.0, metadata=at_least(0))
     decode_threads: int | None = field(default=None, metadata=at_least(1))
+    pipeline: InferPipeline = "auto"
+    decode_cpus: float = field(default=1.0, metadata=above(0))
+    decode_tasks: int | None = field(default=None, metadata=at_least(1))
+    pieces_per_batch: int = field(default=1, metadata=at_least(1))
+    progress_every_s: float = field(default=10.0, metadata=above(0))
     aggregate: Aggregate = "mean"
     rows_per_file: int = field(default=10_000, metadata=at_least(1))
     max_duration_s: float = field(default=3600.0, metadata=above(0))

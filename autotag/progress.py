@@ -55,6 +55,11 @@ class Progress:
         elapsed = self._now - self._start
         return self.done / elapsed if elapsed > 0 else 0.0
 
+    def per_second(self, amount: float) -> float:
+        """``amount`` (of something else done meanwhile, e.g. audio seconds) per second since the start."""
+        elapsed = self._now - self._start
+        return amount / elapsed if elapsed > 0 else 0.0
+
     def status(self) -> str:
         """``done/total unit (pct), rate unit/s, ETA`` (without the parts that are not known)."""
         if self.total is None:

@@ -16,7 +16,6 @@ the cost).
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +60,9 @@ def run(root: str | Path = DEFAULT_ROOT, actors: tuple[int, ...] = (1, 2), check
     for n in actors:
         cpus = actor_cpus(n)
         cfg = load_config([*base_overrides, f"run_id=bench-infer-{n}a", f"infer.num_actors={n}",
-                           f"infer.cpus_per_actor={cpus}", f"infer.checkpoint={checkpoint}"])
-        for table_dir in Path(cfg.paths.predictions).glob(f"*/{cfg.run_id}"):
-            shutil.rmtree(table_dir)  # tag everything again
-        with PeakRss(lambda title: "BatchPredictor" in title) as rss, Stopwatch() as clock:
+                           f"infer.cpus_per_actor={cpus}", f"infer.checkpoint={checkpoint}",
+                           "infer.overwrite=true"])  # tag everything again
+        with PeakRss(lambda title: "BatchPredictor" in title or "PieceModels" in title) as rss, Stopwatch() as clock:
             summary = infer.run(cfg)
         tracks, audio_s = tagged_audio_seconds(summary["tracks_dir"])
         rows.append({"actors": n, "cpus_per_actor": cpus, "tracks": tracks, "audio_s": audio_s,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +43,11 @@ from autotag.config import AutotagConfig, ConfigError
 from autotag.data import manifest
 from autotag.data.tasks import Task
 from autotag.infer import inputs
-from autotag.infer.batch import BatchPredictor, check_model_names, model_batch
+from autotag.infer.batch import BatchPredictor, RowBuffer, check_model_names, model_batch
 from autotag.infer.exports import export_run
-from autotag.infer.predictor import output_labels
+from autotag.infer.predictor import TrackPredictor, output_labels
 from autotag.infer.rows import output_tables
+from autotag.infer.split import PieceModels, TrackAssembler, decode_pieces
 from autotag.models import checkpoint
 from autotag.predictions import PredictionWriter, main_table
 from autotag.progress import Progress
@@ -225,8 +227,6 @@ def model_runs(cfg: AutotagConfig) -> list[ModelRun]:
 
 def run(cfg: AutotagConfig) -> dict[str, Any]:
     """Tag the catalogue; returns row counts and where the tables are."""
-    import ray.data
-
     start = time.perf_counter()
     inputs.check_source(cfg.infer.input, cfg.dataset.manifest)  # one clear line, before Ray starts
     runs = model_runs(cfg)
@@ -237,18 +237,11 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
     log.info("%s tracks to tag (%d already done) with %s", "?" if total is None else total, len(done),
              ", ".join(f"{r.name}={r.checkpoint}" for r in runs))
     counts = {"ok": 0, "error": 0}
-    progress = Progress("tracks", total)
     if total != 0:
-        predictions = dataset.map_batches(
-            BatchPredictor, batch_size=cfg.infer.tracks_per_batch, batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=cfg.infer.num_actors),
-            num_cpus=actor_cpus(cfg), num_gpus=cfg.infer.gpus_per_actor,
-            fn_constructor_kwargs=predictor_kwargs(cfg, {r.name: r.checkpoint for r in runs}))
-        for batch in predictions.iter_batches(batch_size=cfg.infer.rows_per_file, batch_format="numpy"):
-            before = counts["ok"] + counts["error"]
-            _write_batch(batch, runs, cfg, counts)
-            progress.advance(counts["ok"] + counts["error"] - before)
-            log.info("tagged %s (%d with errors)", progress.status(), counts["error"])
+        pipeline = pipeline_of(cfg)
+        log.info("infer pipeline: %s%s", pipeline, " (infer.pipeline=auto)" if cfg.infer.pipeline == "auto" else "")
+        batches = (split_batches if pipeline == "split" else fused_batches)(cfg, dataset, runs)
+        write_all(batches, runs, cfg, counts, total)
     summary: dict[str, Any] = {"run_id": cfg.run_id, "tracks_ok": counts["ok"], "tracks_error": counts["error"],
                                "tracks_skipped": len(done), "exports": {}, "runs": {}}
     for r in runs:
@@ -265,6 +258,82 @@ def run(cfg: AutotagConfig) -> dict[str, Any]:
         summary.update({k: v for k, v in summary["runs"]["model"].items() if k not in ("run_id", "checkpoint")})
     summary["seconds"] = round(time.perf_counter() - start, 1)
     return summary
+
+
+def pipeline_of(cfg: AutotagConfig) -> str:
+    """``infer.pipeline``, with ``auto`` resolved: split when the actors get GPUs, else fused (on CPU-only
+    nodes the fused actors are the faster, README "Benchmarks")."""
+    if cfg.infer.pipeline != "auto":
+        return cfg.infer.pipeline
+    return "split" if cfg.infer.gpus_per_actor > 0 else "fused"
+
+
+def fused_batches(cfg: AutotagConfig, dataset, runs: list[ModelRun]) -> Iterator[dict[str, np.ndarray]]:
+    """Rows of tagged tracks from an actor pool of :class:`BatchPredictor` (each decodes, runs, aggregates)."""
+    import ray.data
+
+    predicted = dataset.map_batches(
+        BatchPredictor, batch_size=cfg.infer.tracks_per_batch, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=cfg.infer.num_actors),
+        num_cpus=actor_cpus(cfg), num_gpus=cfg.infer.gpus_per_actor,
+        fn_constructor_kwargs=predictor_kwargs(cfg, {r.name: r.checkpoint for r in runs}))
+    yield from predicted.iter_batches(batch_size=None, batch_format="numpy")
+
+
+def split_batches(cfg: AutotagConfig, dataset, runs: list[ModelRun]) -> Iterator[dict[str, np.ndarray]]:
+    """The same rows from the split pipeline (:mod:`autotag.infer.split`): decode tasks of
+    ``infer.decode_cpus`` CPUs (``infer.decode_tasks`` at a time, or as many as fit), an actor pool
+    that only runs the models, the finish on the driver."""
+    import ray.data
+
+    options = predictor_kwargs(cfg, {r.name: r.checkpoint for r in runs})
+    checkpoints = options.pop("checkpoints")
+    options.pop("decode_threads")
+    local = {name: TrackPredictor(path, **{**options, "device": "cpu", "num_threads": None})
+             for name, path in checkpoints.items()}  # the driver's: cut geometry and finish
+    pieces = dataset.map_batches(
+        decode_pieces, batch_size=cfg.infer.tracks_per_batch, batch_format="numpy", num_cpus=cfg.infer.decode_cpus,
+        compute=ray.data.TaskPoolStrategy(size=cfg.infer.decode_tasks) if cfg.infer.decode_tasks else None,
+        fn_kwargs={"cutters": {name: p.cutter for name, p in local.items()},
+                   "max_duration_s": cfg.infer.max_duration_s})
+    outputs = pieces.map_batches(
+        PieceModels, batch_size=cfg.infer.pieces_per_batch, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=cfg.infer.num_actors),
+        num_cpus=actor_cpus(cfg), num_gpus=cfg.infer.gpus_per_actor,
+        fn_constructor_kwargs={"checkpoints": checkpoints, **options})
+    assembler = TrackAssembler(local)
+    for batch in outputs.iter_batches(batch_size=None, batch_format="numpy"):
+        rows = assembler.add(batch)
+        if rows is not None:
+            yield rows
+    if assembler.pending:
+        raise RuntimeError(f"infer: {assembler.pending} track(s) lack pieces after the last batch")
+
+
+def write_all(batches: Iterable[dict[str, np.ndarray]], runs: list[ModelRun], cfg: AutotagConfig,
+              counts: dict[str, int], total: int | None) -> None:
+    """Write tagged rows ``infer.rows_per_file`` at a time (the rest at the end), logging a progress
+    line at most every ``infer.progress_every_s`` seconds and after the last rows."""
+    progress = Progress("tracks", total)
+    buffer = RowBuffer()
+    audio_s, failed, last_line = 0.0, 0, time.perf_counter()
+    for batch in batches:
+        buffer.add(batch)
+        progress.advance(len(batch["track_id"]))
+        audio_s += float(np.nansum(batch["duration_s"]))
+        failed += int(sum((np.asarray(batch[f"{r.name}.status"]) != "ok") for r in runs).astype(bool).sum())
+        while len(buffer) >= cfg.infer.rows_per_file:
+            _write_batch(buffer.take(cfg.infer.rows_per_file), runs, cfg, counts)
+        if time.perf_counter() - last_line >= cfg.infer.progress_every_s:
+            last_line = time.perf_counter()
+            _log_progress(progress, audio_s, failed)
+    if len(buffer):
+        _write_batch(buffer.take(len(buffer)), runs, cfg, counts)
+    _log_progress(progress, audio_s, failed)
+
+
+def _log_progress(progress: Progress, audio_s: float, failed: int) -> None:
+    log.info("tagged %s, %.0f audio s/s (%d with errors)", progress.status(), progress.per_second(audio_s), failed)
 
 
 def _write_batch(batch: dict, runs: list[ModelRun], cfg: AutotagConfig, counts: dict[str, int]) -> None:

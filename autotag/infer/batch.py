@@ -76,13 +76,13 @@ class BatchPredictor:
                            for name, path in checkpoints.items()}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        track_ids = self._track_ids(batch)
-        n = len(track_ids)
+        ids = track_ids(batch)
+        n = len(ids)
         paths = batch.get("audio_path", np.asarray([None] * n, dtype=object))
         blobs = batch.get("flac", np.asarray([None] * n, dtype=object))
         duration = np.full(n, np.nan)
-        columns = {name: _ModelColumns(predictor, n) for name, predictor in self.predictors.items()}
-        sources = [(paths[i], blobs[i], str(paths[i] or track_ids[i])) for i in range(n)]
+        columns = {name: ModelColumns(predictor, n) for name, predictor in self.predictors.items()}
+        sources = [(paths[i], blobs[i], str(paths[i] or ids[i])) for i in range(n)]
         for i, decoded in enumerate(self._decoded(sources)):
             try:
                 audio = decoded()
@@ -93,7 +93,7 @@ class BatchPredictor:
             duration[i] = audio.duration_s
             for model in columns.values():
                 model.predict(i, audio.samples)
-        out = {"track_id": np.asarray(track_ids, dtype=object),
+        out = {"track_id": np.asarray(ids, dtype=object),
                "audio_path": np.asarray([str(p) if p is not None else "" for p in paths], dtype=object),
                "duration_s": duration}
         for name, model in columns.items():
@@ -116,14 +116,16 @@ class BatchPredictor:
         while pending:
             yield pending.popleft().result
 
-    @staticmethod
-    def _track_ids(batch: dict[str, np.ndarray]) -> list[str]:
-        if "track_id" in batch:
-            return [str(t) for t in batch["track_id"]]
-        return [meta["track_id"] for meta in batch["json"]]  # WebDataset shard rows
 
 
-class _ModelColumns:
+def track_ids(batch: dict[str, np.ndarray]) -> list[str]:
+    """The ``track_id`` of each row of a batch of tracks (or WebDataset shard rows)."""
+    if "track_id" in batch:
+        return [str(t) for t in batch["track_id"]]
+    return [meta["track_id"] for meta in batch["json"]]
+
+
+class ModelColumns:
     """One model's output columns for a batch of ``n`` tracks, filled track by track."""
 
     def __init__(self, predictor: TrackPredictor, n: int):
@@ -137,8 +139,12 @@ class _ModelColumns:
         self.status[i], self.error[i] = "error", reason
 
     def predict(self, i: int, samples: np.ndarray) -> None:
+        self.record(i, lambda: self.predictor.predict(samples))
+
+    def record(self, i: int, compute: Callable[[], dict[str, Any]]) -> None:
+        """Track ``i``'s outputs from ``compute`` (its prediction), or its error row if that fails."""
         try:
-            result = self.predictor.predict(samples)
+            result = compute()
         except (RuntimeError, ValueError) as exc:  # a model failure on one track must not stop the run
             self.fail(i, f"inference failed: {exc}")
             return
@@ -166,3 +172,28 @@ def model_batch(batch: dict[str, np.ndarray], name: str, skip: set[str] | frozen
     columns = {key: batch[key] for key in ("track_id", "audio_path", "duration_s")}
     columns.update({key: batch[f"{name}.{key}"] for key in PER_MODEL if f"{name}.{key}" in batch})
     return {key: np.asarray(value)[keep] for key, value in columns.items()}
+
+
+class RowBuffer:
+    """Batches of output rows (same columns) gathered until they are written ``n`` rows at a time."""
+
+    def __init__(self):
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.rows = 0
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def add(self, batch: dict[str, np.ndarray]) -> None:
+        if len(batch["track_id"]):
+            self.parts.append(batch)
+            self.rows += len(batch["track_id"])
+
+    def take(self, n: int) -> dict[str, np.ndarray]:
+        """The first ``n`` rows gathered (all of them if fewer), removed from the buffer."""
+        whole = {key: np.concatenate([np.asarray(part[key]) for part in self.parts]) for key in self.parts[0]}
+        taken = {key: value[:n] for key, value in whole.items()}
+        rest = {key: value[n:] for key, value in whole.items()}
+        self.parts = [rest] if len(rest["track_id"]) else []
+        self.rows = len(rest["track_id"])
+        return taken

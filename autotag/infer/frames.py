@@ -34,6 +34,50 @@ def track_frame_times(num_samples: int, output_hop: int, output_offset: float,
     return (output_offset + np.arange(count) * output_hop) / sample_rate
 
 
+def window_count(num_samples: int, window: int, hop: int) -> int:
+    """Windows of ``window`` samples every ``hop`` that cover a track (at least one)."""
+    return max(1, int(np.ceil(max(num_samples - window, 0) / hop)) + 1)
+
+
+def padded_track(samples: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """The track zero-padded to the end of its last window."""
+    padded = np.zeros((window_count(len(samples), window, hop) - 1) * hop + window, dtype=np.float32)
+    padded[: len(samples)] = samples
+    return padded
+
+
+class FrameStitcher:
+    """The track's frame outputs ``(T, K)`` filled from window outputs, batch by batch, in any order.
+
+    Each window owns the frames whose centres fall in its central ``hop`` samples (module
+    docstring); :meth:`add` keeps the owned frames of a run of consecutive windows.
+    """
+
+    def __init__(self, num_samples: int, window: int, output_hop: int, output_offset: float, hop: int):
+        if hop % output_hop:
+            raise ValueError(f"window hop {hop} must be a multiple of the output hop {output_hop}")
+        self.window, self.output_hop, self.output_offset, self.hop = window, output_hop, output_offset, hop
+        self.times = track_frame_times(num_samples, output_hop, output_offset, 1)  # in samples
+        self.num_windows = window_count(num_samples, window, hop)
+        margin = (window - hop) / 2
+        self.owner = np.clip(np.floor((self.times - margin) / hop).astype(np.int64), 0, self.num_windows - 1)
+        self.out: np.ndarray | None = None
+
+    def add(self, first: int, outputs: np.ndarray) -> None:
+        """Window outputs ``(B, T_w, K)`` of windows ``first … first + B - 1``."""
+        if self.out is None:
+            self.out = np.zeros((len(self.times), outputs.shape[-1]), dtype=np.float32)
+        for k in range(first, first + len(outputs)):
+            mine = np.flatnonzero(self.owner == k)
+            local = ((self.times[mine] - self.output_offset - k * self.hop) / self.output_hop).round().astype(np.int64)
+            self.out[mine] = outputs[k - first][local]
+
+    def frames(self) -> np.ndarray:
+        if self.out is None:
+            raise ValueError("no window outputs were added")
+        return self.out
+
+
 def stitched_frames(samples: np.ndarray, run_windows: Callable[[np.ndarray], np.ndarray], window: int,
                     output_hop: int, output_offset: float, hop: int | None = None,
                     batch_size: int = 16) -> np.ndarray:
@@ -53,24 +97,10 @@ def stitched_frames(samples: np.ndarray, run_windows: Callable[[np.ndarray], np.
         Windows per call of ``run_windows``.
     """
     hop = hop or window_hop(window, output_hop)
-    if hop % output_hop:
-        raise ValueError(f"window hop {hop} must be a multiple of the output hop {output_hop}")
-    times = track_frame_times(len(samples), output_hop, output_offset, 1)  # in samples
-    num_windows = max(1, int(np.ceil(max(len(samples) - window, 0) / hop)) + 1)
-    padded = np.zeros((num_windows - 1) * hop + window, dtype=np.float32)
-    padded[: len(samples)] = samples
-    starts = np.arange(num_windows) * hop
-    margin = (window - hop) / 2
-    owner = np.clip(np.floor((times - margin) / hop).astype(np.int64), 0, num_windows - 1)
-    out: np.ndarray | None = None
-    for first in range(0, num_windows, batch_size):
+    stitcher = FrameStitcher(len(samples), window, output_hop, output_offset, hop)
+    padded = padded_track(samples, window, hop)
+    starts = np.arange(stitcher.num_windows) * hop
+    for first in range(0, stitcher.num_windows, batch_size):
         batch_starts = starts[first : first + batch_size]
-        windows = np.stack([padded[s : s + window] for s in batch_starts])
-        outputs = run_windows(windows)
-        if out is None:
-            out = np.zeros((len(times), outputs.shape[-1]), dtype=np.float32)
-        for k, start in enumerate(batch_starts, start=first):
-            mine = np.flatnonzero(owner == k)
-            local = ((times[mine] - output_offset - start) / output_hop).round().astype(np.int64)
-            out[mine] = outputs[k - first][local]
-    return out
+        stitcher.add(first, run_windows(np.stack([padded[s : s + window] for s in batch_starts])))
+    return stitcher.frames()

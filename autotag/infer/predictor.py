@@ -25,9 +25,9 @@ import torch
 from autotag.config import Aggregate, ChordVocabulary
 from autotag.data.audio import DecodedAudio, decode_audio
 from autotag.data.chords import CHORD_LABELS, NO_CHORD_INDEX, majmin_projection
-from autotag.data.patches import patch_starts
 from autotag.data.tasks import Task
-from autotag.infer.frames import stitched_frames, track_frame_times
+from autotag.infer.frames import FrameStitcher, stitched_frames, track_frame_times, window_hop
+from autotag.infer.pieces import PieceCutter
 from autotag.infer.segments import activity_segments, add_inversions, chord_segments
 from autotag.models import checkpoint
 from autotag.storage import location
@@ -131,36 +131,92 @@ class TrackPredictor:
         self.sample_rate = frontend.sample_rate
         self.patch_samples, self.hop_samples = frontend.patch_samples, frontend.patch_hop_samples
 
-    # ------------------------------------------------------------------ track-level models
+    # ------------------------------------------------------------------ pieces: cut, run, finish
+
+    @property
+    def cutter(self) -> PieceCutter:
+        """How this model cuts a track into pieces (:mod:`autotag.infer.pieces`): patches of the
+        training length and hop, ``patch_batch_size`` per forward pass; or windows of the patch
+        length every :func:`window_hop`, at most as many samples per pass as ``patch_batch_size``
+        3-s patches, so that long windows (the chord model's 24 s) keep activations, and memory, bounded."""
+        if not self.task.frame_level:
+            return PieceCutter(False, self.patch_samples, self.hop_samples, self.patch_batch_size)
+        frontend = self.model.frontend
+        windows = max(1, min(self.patch_batch_size, self.patch_batch_size * 65_536 // self.patch_samples))
+        return PieceCutter(True, self.patch_samples, window_hop(self.patch_samples, frontend.output_hop_samples),
+                           windows, self.model.min_samples if frontend.track_context else None)
 
     @torch.no_grad()
-    def patch_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Patch start times (s), probabilities ``(P, K)`` and, if asked, embeddings ``(P, D)``;
-        ``patch_batch_size`` patches per forward pass, never every patch at once."""
-        if len(samples) < self.patch_samples:
-            samples = np.pad(samples, (0, self.patch_samples - len(samples)))
-        track = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(self.device)
-        all_starts = patch_starts(len(samples), self.patch_samples, self.hop_samples)
-        starts, probs, embeds = [], [], []
-        for first in range(0, len(all_starts), self.patch_batch_size):
-            chunk_starts = all_starts[first : first + self.patch_batch_size]
-            embedding = self.model.embed_patches(track, chunk_starts.tolist(), self.patch_samples)
-            probs.append(self.model.head.probabilities(self.model.head(embedding).float()).cpu().numpy())
+    def run_pieces(self, pieces: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """Outputs of pieces ``(wave, starts)`` in one forward pass: per piece ``(P, K)``
+        probabilities of its patches (track-level) or ``(B, T_w, K)`` of its windows (frame-level),
+        with the embedding's ``D`` columns appended when embeddings are asked for."""
+        if self.task.frame_level:
+            windows = [np.stack([wave[s : s + self.patch_samples] for s in starts]) for wave, starts in pieces]
+            if len({w.shape[1] for w in windows}) > 1:  # whole short tracks (track context) of their own lengths
+                return [self._run_windows(w) for w in windows]
+            out = self._run_windows(np.concatenate(windows) if len(windows) > 1 else windows[0])
+        else:
+            inputs = [self.model.patch_inputs(torch.from_numpy(wave).to(self.device), starts.tolist(),
+                                              self.patch_samples) for wave, starts in pieces]
+            embedding = self.model.embed_inputs(torch.cat(inputs) if len(inputs) > 1 else inputs[0])
+            out = self.model.head.probabilities(self.model.head(embedding).float()).cpu().numpy()
             if self.want_embeddings:
-                embeds.append(embedding.float().cpu().numpy())
-            starts.append(chunk_starts / self.sample_rate)
-        return np.concatenate(starts), np.concatenate(probs), np.concatenate(embeds) if embeds else None
+                out = np.concatenate([out, embedding.float().cpu().numpy()], axis=-1)
+        sizes = np.cumsum([len(starts) for _, starts in pieces])[:-1]
+        return np.split(out, sizes) if len(pieces) > 1 else [out]
+
+    def finish(self, num_samples: int, outputs: list[tuple[int, np.ndarray]]) -> dict[str, Any]:
+        """Everything this predictor outputs for a track of ``num_samples`` samples from the outputs
+        of its pieces, ``(first patch or window, run_pieces output)``, in any order."""
+        outputs = sorted(outputs, key=lambda item: item[0])
+        k = self.task.num_outputs
+        duration_s = num_samples / self.sample_rate
+        if self.task.frame_level:
+            frontend = self.model.frontend
+            if self.cutter.whole(num_samples):  # one unpadded pass: frames of its own length
+                frames = outputs[0][1][0]
+                times = frontend.frame_times(len(frames))
+            else:
+                stitcher = FrameStitcher(num_samples, self.patch_samples, frontend.output_hop_samples,
+                                         frontend.output_offset_samples, self.cutter.hop)
+                for first, out in outputs:
+                    stitcher.add(first, out)
+                frames = stitcher.frames()
+                times = track_frame_times(num_samples, frontend.output_hop_samples, frontend.output_offset_samples,
+                                          self.sample_rate)
+            probs, extra = frames[:, :k], (frames[:, k:] if frames.shape[1] > k else None)
+            segments = self.segments_from(times, probs, duration_s, extra)
+            if self.chord_projection is not None:  # scores and activations in the vocabulary the run writes
+                probs = reduce_chord_posteriors(probs, self.chord_projection)
+            result: dict[str, Any] = {"segments": segments, "scores": probs.mean(0)}
+            embeds = extra if self.want_embeddings else None
+        else:
+            patches = np.concatenate([out for _, out in outputs])
+            probs, embeds = patches[:, :k], (patches[:, k:] if self.want_embeddings else None)
+            times = (self.cutter.starts(num_samples) + self.patch_samples / 2) / self.sample_rate  # patch centres
+            result = {"scores": probs.mean(0) if self.aggregate == "mean" else probs.max(0)}
+        if embeds is not None:
+            result["embedding"] = embeds.mean(0)
+        if self.want_activations:
+            result["activations"] = {"time_s": np.round(times, 4).tolist(), "scores": np.round(probs, 4).tolist()}
+        return result
+
+    def predict(self, samples: np.ndarray) -> dict[str, Any]:
+        """Everything this predictor outputs for one decoded track: its pieces run one after the other."""
+        return self.finish(len(samples), [(piece.first, self.run_pieces([(piece.wave, piece.starts)])[0])
+                                          for piece in self.cutter.pieces(samples)])
+
+    # ------------------------------------------------------------------ parts, for tests and evaluation
 
     def patch_probabilities(self, samples: np.ndarray) -> np.ndarray:
-        """``(n,)`` waveform → ``(num_patches, num_labels)`` probabilities."""
-        return self.patch_outputs(samples)[1]
+        """``(n,)`` waveform → ``(num_patches, num_labels)`` probabilities (track-level models)."""
+        outputs = [self.run_pieces([(p.wave, p.starts)])[0] for p in self.cutter.pieces(samples)]
+        return np.concatenate(outputs)[:, : self.task.num_outputs]
 
     def predict_track(self, samples: np.ndarray) -> np.ndarray:
         """Track-level scores ``(num_labels,)`` (track-level models)."""
-        probs = self.patch_probabilities(samples)
-        return probs.mean(0) if self.aggregate == "mean" else probs.max(0)
-
-    # ------------------------------------------------------------------ frame-level models
+        return self.predict(samples)["scores"]
 
     @torch.no_grad()
     def _run_windows(self, windows: np.ndarray) -> np.ndarray:
@@ -171,26 +227,21 @@ class TrackPredictor:
         return probs
 
     def frame_probabilities(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Frame times (s) and probabilities ``(T, num_labels)`` over the whole track."""
+        """Frame times (s) and probabilities ``(T, num_labels)`` over the whole track (frame-level models)."""
         return self._frame_outputs(samples)[:2]
 
     def _frame_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Frame times, probabilities and the extra (embedding) columns, or None, over the whole track."""
         frontend = self.model.frontend
-        if frontend.track_context and len(samples) <= self.patch_samples:
-            # One unpadded pass: the outputs of a model whose frames all depend on the whole input
-            # (crema) then equal the original's, instead of a zero-padded window's.
-            whole = np.pad(samples, (0, max(0, self.model.min_samples - len(samples))))
-            out = self._run_windows(np.ascontiguousarray(whole, dtype=np.float32)[None])[0]
+        if self.cutter.whole(len(samples)):
+            piece = next(self.cutter.pieces(samples))
+            out = self._run_windows(piece.wave[None])[0]
             times = frontend.frame_times(len(out))
-            k = self.task.num_outputs
-            return times, out[:, :k], (out[:, k:] if out.shape[1] > k else None)
-        # Windows per forward pass: at most as many samples as ``patch_batch_size`` 3-s patches, so
-        # that long windows (the chord model's 24 s) keep activations, and memory, bounded.
-        windows = max(1, min(self.patch_batch_size, self.patch_batch_size * 65_536 // self.patch_samples))
-        out = stitched_frames(samples, self._run_windows, self.patch_samples, frontend.output_hop_samples,
-                              frontend.output_offset_samples, batch_size=windows)
-        times = track_frame_times(len(samples), frontend.output_hop_samples, frontend.output_offset_samples,
-                                  self.sample_rate)
+        else:
+            out = stitched_frames(samples, self._run_windows, self.patch_samples, frontend.output_hop_samples,
+                                  frontend.output_offset_samples, batch_size=self.cutter.per_piece)
+            times = track_frame_times(len(samples), frontend.output_hop_samples, frontend.output_offset_samples,
+                                      self.sample_rate)
         k = self.task.num_outputs
         return times, out[:, :k], (out[:, k:] if out.shape[1] > k else None)
 
@@ -212,27 +263,6 @@ class TrackPredictor:
     def predict_segments(self, samples: np.ndarray) -> list[dict]:
         times, probs, embeds = self._frame_outputs(samples)
         return self.segments_from(times, probs, len(samples) / self.sample_rate, embeds)
-
-    # ------------------------------------------------------------------ batches
-
-    def predict(self, samples: np.ndarray) -> dict[str, Any]:
-        """Everything this predictor outputs for one decoded track."""
-        if self.task.frame_level:
-            times, probs, embeds = self._frame_outputs(samples)
-            segments = self.segments_from(times, probs, len(samples) / self.sample_rate, embeds)
-            if self.chord_projection is not None:  # scores and activations in the vocabulary the run writes
-                probs = reduce_chord_posteriors(probs, self.chord_projection)
-            result: dict[str, Any] = {"segments": segments, "scores": probs.mean(0)}
-            embeds = embeds if self.want_embeddings else None
-        else:
-            times, probs, embeds = self.patch_outputs(samples)
-            times = times + self.patch_samples / 2 / self.sample_rate  # patch centres
-            result = {"scores": probs.mean(0) if self.aggregate == "mean" else probs.max(0)}
-        if embeds is not None:
-            result["embedding"] = embeds.mean(0)
-        if self.want_activations:
-            result["activations"] = {"time_s": np.round(times, 4).tolist(), "scores": np.round(probs, 4).tolist()}
-        return result
 
     def describe(self) -> dict[str, Any]:
         return {"checkpoint": self.checkpoint, "model": self.meta["model"], "task": self.task.to_dict()}

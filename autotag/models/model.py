@@ -114,10 +114,22 @@ class AutotagModel(nn.Module):
         """:meth:`embed` of the patches ``track[s : s + patch_samples]`` for each ``s`` of ``starts``
         (``track`` 1-D). Features that overlapping patches can share (the log-mel's frames) are
         computed once for all of them (``patch_features``); other front-ends see the stacked patches."""
+        return self.embed_inputs(self.patch_inputs(track, starts, patch_samples))
+
+    def patch_inputs(self, track: torch.Tensor, starts: Sequence[int], patch_samples: int) -> torch.Tensor:
+        """What :meth:`embed_inputs` takes for the patches of ``track`` at ``starts``: their shared
+        features (``patch_features``) or the stacked patches. Inputs of several tracks concatenate
+        along the first axis into one forward pass (the split pipeline's model actors)."""
         features = getattr(self.frontend, "features", None)
         if hasattr(features, "patch_features"):
-            return self.backend(self.frontend.encode(features.patch_features(track, starts, patch_samples)))
-        return self.embed(torch.stack([track[s : s + patch_samples] for s in starts]))
+            return features.patch_features(track, starts, patch_samples)
+        return torch.stack([track[s : s + patch_samples] for s in starts])
+
+    def embed_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """:meth:`embed` of :meth:`patch_inputs` (of one track, or of several concatenated)."""
+        if hasattr(getattr(self.frontend, "features", None), "patch_features"):
+            return self.backend(self.frontend.encode(inputs))
+        return self.embed(inputs)
 
     def _check_lengths(self, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         lengths = torch.as_tensor(lengths, device=wave.device).long()

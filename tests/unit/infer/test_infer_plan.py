@@ -1,4 +1,5 @@
-"""How the infer stage splits a catalogue among its actors, and how many tracks each decodes ahead."""
+"""How the infer stage splits a catalogue among its actors, how many tracks each decodes ahead, and
+which pipeline (fused or split) it runs."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import math
 
 import pytest
 
+from autotag.config import ConfigError
 from pipelines.common import load_config
-from pipelines.infer import decode_threads, source_blocks
+from pipelines.infer import decode_threads, pipeline_of, source_blocks
 
 
 @pytest.mark.parametrize("tracks, actors", [(500, 15), (500, 4), (7, 3), (1_000_000, 8), (1, 1)])
@@ -28,3 +30,15 @@ def test_decode_threads_default_to_the_actors_whole_cpus(cpus, configured, expec
     if configured is not None:
         overrides.append(f"infer.decode_threads={configured}")
     assert decode_threads(load_config(overrides)) == expected
+
+
+@pytest.mark.parametrize("pipeline, gpus, expected", [("auto", 0.0, "fused"), ("auto", 0.25, "split"),
+                                                      ("split", 0.0, "split"), ("fused", 1.0, "fused")])
+def test_auto_splits_on_gpus_only(pipeline, gpus, expected, tmp_path):
+    cfg = load_config([f"paths.root={tmp_path}", f"infer.pipeline={pipeline}", f"infer.gpus_per_actor={gpus}"])
+    assert pipeline_of(cfg) == expected
+
+
+def test_an_unknown_pipeline_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"infer.pipeline.*'fussed'.*auto.*fused.*split"):
+        load_config([f"paths.root={tmp_path}", "infer.pipeline=fussed"])
