@@ -90,6 +90,7 @@ def _assert_same(split: pd.DataFrame, fused: pd.DataFrame, where: str) -> None:
 
 def test_split_writes_the_fused_tables(ray_session, catalogue, caplog):
     fused = _run(catalogue, "fused", "fused")
+    caplog.clear()  # only the split run's lines (another test may have set autotag's loggers to INFO)
     with caplog.at_level(logging.INFO, logger="autotag.infer"):
         split = _run(catalogue, "split", "split", None, "infer.progress_every_s=0.001")
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tagged ")]
