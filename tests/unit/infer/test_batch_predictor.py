@@ -25,8 +25,8 @@ MODELS = {  # name: frontend, backend, frontend params, task kind, vocabulary
 }
 
 
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> dict[str, str]:
+def save_checkpoints(tmp_path_factory) -> dict[str, str]:
+    """One untrained checkpoint per entry of :data:`MODELS` (seeded), by name; shared with test_split."""
     out = {}
     for seed, (name, (frontend, backend, params, kind, vocabulary)) in enumerate(MODELS.items()):
         torch.manual_seed(seed)
@@ -37,6 +37,11 @@ def checkpoints(tmp_path_factory) -> dict[str, str]:
                                            "config": {}, "epoch": 0})
         out[name] = str(directory)
     return out
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, str]:
+    return save_checkpoints(tmp_path_factory)
 
 
 @pytest.fixture()

@@ -7,30 +7,18 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
-from autotag.data.tasks import Task
 from autotag.infer.batch import BatchPredictor
 from autotag.infer.split import PieceModels, TrackAssembler, decode_pieces
-from autotag.models import build_model, checkpoint
 from tests.conftest import write_tone
-from tests.unit.infer.test_batch_predictor import MODELS
+from tests.unit.infer.test_batch_predictor import MODELS, save_checkpoints
 
 OPTIONS = {"patch_batch_size": 4, "device": "cpu", "embeddings": True, "activations": True}
 
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, str]:
-    out = {}
-    for seed, (name, (frontend, backend, params, kind, vocabulary)) in enumerate(MODELS.items()):
-        torch.manual_seed(seed)
-        model = build_model(frontend, backend, len(vocabulary), params, {}, task=kind)
-        spec = {"frontend": frontend, "frontend_params": params, "backend": backend, "backend_params": {}}
-        directory = tmp_path_factory.mktemp(name)
-        checkpoint.save(directory, model, {"model": spec, "task": Task(kind, name, vocabulary).to_dict(),
-                                           "config": {}, "epoch": 0})
-        out[name] = str(directory)
-    return out
+    return save_checkpoints(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
