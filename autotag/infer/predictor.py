@@ -26,7 +26,7 @@ from autotag.config import Aggregate, ChordVocabulary
 from autotag.data.audio import DecodedAudio, decode_audio
 from autotag.data.chords import CHORD_LABELS, NO_CHORD_INDEX, majmin_projection
 from autotag.data.tasks import Task
-from autotag.infer.frames import FrameStitcher, stitched_frames, track_frame_times, window_hop
+from autotag.infer.frames import FrameStitcher, track_frame_times, window_hop
 from autotag.infer.pieces import PieceCutter
 from autotag.infer.segments import activity_segments, add_inversions, chord_segments
 from autotag.models import checkpoint
@@ -173,19 +173,7 @@ class TrackPredictor:
         k = self.task.num_outputs
         duration_s = num_samples / self.sample_rate
         if self.task.frame_level:
-            frontend = self.model.frontend
-            if self.cutter.whole(num_samples):  # one unpadded pass: frames of its own length
-                frames = outputs[0][1][0]
-                times = frontend.frame_times(len(frames))
-            else:
-                stitcher = FrameStitcher(num_samples, self.patch_samples, frontend.output_hop_samples,
-                                         frontend.output_offset_samples, self.cutter.hop)
-                for first, out in outputs:
-                    stitcher.add(first, out)
-                frames = stitcher.frames()
-                times = track_frame_times(num_samples, frontend.output_hop_samples, frontend.output_offset_samples,
-                                          self.sample_rate)
-            probs, extra = frames[:, :k], (frames[:, k:] if frames.shape[1] > k else None)
+            times, probs, extra = self._frames(num_samples, outputs)
             segments = self.segments_from(times, probs, duration_s, extra)
             if self.chord_projection is not None:  # scores and activations in the vocabulary the run writes
                 probs = reduce_chord_posteriors(probs, self.chord_projection)
@@ -202,17 +190,39 @@ class TrackPredictor:
             result["activations"] = {"time_s": np.round(times, 4).tolist(), "scores": np.round(probs, 4).tolist()}
         return result
 
+    def _frames(self, num_samples: int, outputs: list[tuple[int, np.ndarray]]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Frame times, probabilities and the extra (embedding) columns, or None, of a frame-level
+        model over a whole track, from its pieces' outputs in order."""
+        frontend = self.model.frontend
+        if self.cutter.whole(num_samples):  # one unpadded pass: frames of its own length
+            frames = outputs[0][1][0]
+            times = frontend.frame_times(len(frames))
+        else:
+            stitcher = FrameStitcher(num_samples, self.patch_samples, frontend.output_hop_samples,
+                                     frontend.output_offset_samples, self.cutter.hop)
+            for first, out in outputs:
+                stitcher.add(first, out)
+            frames = stitcher.frames()
+            times = track_frame_times(num_samples, frontend.output_hop_samples, frontend.output_offset_samples,
+                                      self.sample_rate)
+        k = self.task.num_outputs
+        return times, frames[:, :k], (frames[:, k:] if frames.shape[1] > k else None)
+
+    def _piece_outputs(self, samples: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """``(first patch or window, run_pieces output)`` of each piece of a track, run one after the other."""
+        return [(piece.first, self.run_pieces([(piece.wave, piece.starts)])[0])
+                for piece in self.cutter.pieces(samples)]
+
     def predict(self, samples: np.ndarray) -> dict[str, Any]:
         """Everything this predictor outputs for one decoded track: its pieces run one after the other."""
-        return self.finish(len(samples), [(piece.first, self.run_pieces([(piece.wave, piece.starts)])[0])
-                                          for piece in self.cutter.pieces(samples)])
+        return self.finish(len(samples), self._piece_outputs(samples))
 
     # ------------------------------------------------------------------ parts, for tests and evaluation
 
     def patch_probabilities(self, samples: np.ndarray) -> np.ndarray:
         """``(n,)`` waveform → ``(num_patches, num_labels)`` probabilities (track-level models)."""
-        outputs = [self.run_pieces([(p.wave, p.starts)])[0] for p in self.cutter.pieces(samples)]
-        return np.concatenate(outputs)[:, : self.task.num_outputs]
+        return np.concatenate([out for _, out in self._piece_outputs(samples)])[:, : self.task.num_outputs]
 
     def predict_track(self, samples: np.ndarray) -> np.ndarray:
         """Track-level scores ``(num_labels,)`` (track-level models)."""
@@ -232,18 +242,7 @@ class TrackPredictor:
 
     def _frame_outputs(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Frame times, probabilities and the extra (embedding) columns, or None, over the whole track."""
-        frontend = self.model.frontend
-        if self.cutter.whole(len(samples)):
-            piece = next(self.cutter.pieces(samples))
-            out = self._run_windows(piece.wave[None])[0]
-            times = frontend.frame_times(len(out))
-        else:
-            out = stitched_frames(samples, self._run_windows, self.patch_samples, frontend.output_hop_samples,
-                                  frontend.output_offset_samples, batch_size=self.cutter.per_piece)
-            times = track_frame_times(len(samples), frontend.output_hop_samples, frontend.output_offset_samples,
-                                      self.sample_rate)
-        k = self.task.num_outputs
-        return times, out[:, :k], (out[:, k:] if out.shape[1] > k else None)
+        return self._frames(len(samples), self._piece_outputs(samples))
 
     def segments_from(self, times: np.ndarray, probs: np.ndarray, duration_s: float,
                       embeddings: np.ndarray | None = None) -> list[dict]:
