@@ -5,11 +5,11 @@ against the model's own training step, and the wall time Ray Data adds per epoch
 
 Each step is timed in this process on one thread over the benchmark's train shards (the
 synthetic genre set of :mod:`benchmarks.common`): reading the tar members, decoding the audio
-(FLAC, or 16-bit PCM when the shards hold it), cutting patches with their targets, and one
-training step of the configured model (batch ``train.batch_size``, forward + loss + backward +
-Adam). Then the same shards are streamed through Ray Data (``pipelines.train.patch_dataset``)
-with no model for ``--epochs`` epochs: the time to the first batch of each epoch (the executor's
-start) and the epoch's wall time.
+(FLAC, or 16-bit PCM when the shards hold it) to the 16-bit samples the rows carry, cutting
+patches with their targets, and one training step of the configured model (batch
+``train.batch_size``, forward + loss + backward + Adam). Then the same shards are streamed
+through Ray Data (``pipelines.train.patch_dataset``) with no model for ``--epochs`` epochs: the
+time to the first batch of each epoch (the executor's start) and the epoch's wall time.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def step_costs(cfg, files: list[str]) -> list[dict[str, Any]]:
     frontend = model.frontend
     read = _cpu(lambda: [_members(f) for f in files])
     samples = [s for f in files for s in _members(f)]
-    decode = _cpu(lambda: [decode_member(ext, data) for ext, data, _ in samples])
+    decode = _cpu(lambda: [decode_member(ext, data, dtype="int16") for ext, data, _ in samples])  # as the rows do
     columns: dict[str, Any] = {"json": np.asarray([m for _, _, m in samples], dtype=object)}
     for ext in {ext for ext, _, _ in samples}:
         columns[ext] = np.asarray([data for e, data, _ in samples if e == ext], dtype=object)

@@ -89,9 +89,10 @@ def patch_total(shards_dir: str | Path, splits: tuple[str, ...], patch_samples: 
 
 
 def patch_bytes(shards_dir: str | Path, splits: tuple[str, ...], patch_samples: int, hop_samples: int) -> int | None:
-    """Bytes of the float32 patches the shard index's tracks of ``splits`` cut into (None without an index)."""
+    """Bytes of the patches the shard index's tracks of ``splits`` cut into, as the workers hold
+    them (16-bit samples, :mod:`autotag.train.patch_rows`; None without an index)."""
     total = patch_total(shards_dir, splits, patch_samples, hop_samples)
-    return None if total is None else total * patch_samples * 4
+    return None if total is None else total * patch_samples * 2
 
 
 def cache_patches(cfg: AutotagConfig, model) -> bool:

@@ -509,15 +509,22 @@ def encode_flac(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
     return buffer.getvalue()
 
 
-def decode_flac(data: bytes) -> np.ndarray:
-    """Decode FLAC bytes written by :func:`encode_flac` to float32 mono.
+def decode_flac(data: bytes, dtype: str = "float32") -> np.ndarray:
+    """Decode FLAC bytes written by :func:`encode_flac` to mono: float32 in [-1, 1), or with
+    ``dtype="int16"`` the 16-bit samples themselves (what the shards hold, so no precision is
+    lost: float32 is exactly ``int16 / 32768``). A multi-channel file is down-mixed (rounded in int16).
 
     Raises
     ------
     ValueError
         The FLAC is not at :data:`autotag.SAMPLE_RATE` (a shard written by something else).
     """
-    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    if dtype not in ("float32", "int16"):
+        raise ValueError(f"decoded sample type {dtype!r}; expected float32 or int16")
+    samples, rate = sf.read(io.BytesIO(data), dtype=dtype, always_2d=False)
     if rate != SAMPLE_RATE:
         raise ValueError(f"shard audio at {rate} Hz; expected {SAMPLE_RATE} Hz, the rate pipelines.shard writes")
-    return samples if samples.ndim == 1 else samples.mean(axis=1)
+    if samples.ndim == 1:
+        return samples
+    mixed = samples.mean(axis=1)
+    return mixed.astype(np.float32) if dtype == "float32" else np.rint(mixed).astype(np.int16)

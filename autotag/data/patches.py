@@ -24,10 +24,10 @@ def patch_counts(num_samples: np.ndarray, patch_samples: int, hop_samples: int) 
     return np.maximum(np.asarray(num_samples, dtype=np.int64) - patch_samples, 0) // hop_samples + 1
 
 
-def cut_patches(samples: np.ndarray, patch_samples: int, hop_samples: int) -> np.ndarray:
-    """``(n,)`` waveform → ``(num_patches, patch_samples)`` float32, zero-padding a short signal."""
+def cut_patches(samples: np.ndarray, patch_samples: int, hop_samples: int, dtype=np.float32) -> np.ndarray:
+    """``(n,)`` waveform → ``(num_patches, patch_samples)`` of ``dtype``, zero-padding a short signal."""
     if len(samples) < patch_samples:
         samples = np.pad(samples, (0, patch_samples - len(samples)))
     starts = patch_starts(len(samples), patch_samples, hop_samples)
     # A strided view of every window, then one copy of the chosen ones (no index array per sample).
-    return np.lib.stride_tricks.sliding_window_view(samples, patch_samples)[starts].astype(np.float32, copy=True)
+    return np.lib.stride_tricks.sliding_window_view(samples, patch_samples)[starts].astype(dtype, copy=True)

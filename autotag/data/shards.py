@@ -57,6 +57,8 @@ from autotag import SAMPLE_RATE
 from autotag.data.audio import (
     FLAC_COMPRESSION,
     AudioDecodeError,
+    DecodedAudio,
+    decode_audio,
     decode_flac,
     open_audio,
 )
@@ -368,8 +370,10 @@ def encode_track(row: dict[str, Any], split: str, max_duration_s: float | None,
     return spool, size, meta
 
 
-def decode_member(codec: str, data: bytes, where: str = "shard member") -> np.ndarray:
-    """A shard's audio member (``<key>.<codec>``) → float32 mono samples at :data:`autotag.SAMPLE_RATE`.
+def decode_member(codec: str, data: bytes, where: str = "shard member", dtype: str = "float32") -> np.ndarray:
+    """A shard's audio member (``<key>.<codec>``) → mono samples at :data:`autotag.SAMPLE_RATE`:
+    float32, or with ``dtype="int16"`` the 16-bit samples both codecs store (lossless; float32
+    is exactly ``int16 / 32768``, and a pcm16 member then costs no decoding at all).
 
     ``pcm16`` samples are the 16-bit integers divided by 32,768, exactly what decoding the
     FLAC of the same track gives.
@@ -380,12 +384,56 @@ def decode_member(codec: str, data: bytes, where: str = "shard member") -> np.nd
         An unknown codec, or a ``pcm16`` member with an odd number of bytes (``where`` names it).
     """
     if codec == "flac":
-        return decode_flac(data)
+        return decode_flac(data, dtype)
     if codec == "pcm16":
         if len(data) % 2:
             raise ValueError(f"{where}: pcm16 audio of {len(data)} bytes; expected an even number (16-bit samples)")
-        return np.frombuffer(data, dtype="<i2").astype(np.float32) * np.float32(1 / 32768)
+        samples = np.frombuffer(data, dtype="<i2")
+        if dtype == "int16":
+            return samples.astype(np.int16, copy=False)
+        return samples.astype(np.float32) * np.float32(1 / 32768)
     raise ValueError(f"{where}: audio codec {codec!r} unknown; known: {', '.join(CODECS)}")
+
+
+def audio_member(batch: dict[str, Any], i: int) -> tuple[str | None, bytes | None]:
+    """The codec and bytes of sample ``i``'s audio member in a batch of WebDataset rows (a
+    column per member extension), or ``(None, None)`` when it has none. Ray Data fills a
+    column that only some samples of a block have with None or NaN: only bytes count."""
+    for codec in CODECS:
+        column = batch.get(codec)
+        value = None if column is None else column[i]
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return codec, bytes(value)
+    return None, None
+
+
+def decode_shard_audio(codec: str | None, data: bytes | None, name: str,
+                       max_duration_s: float | None = None) -> DecodedAudio:
+    """A shard sample's audio member, for inference over shards: a FLAC member is decoded as
+    any audio file (with every check of :func:`autotag.data.audio.decode_audio`), a ``pcm16``
+    member taken as it is. ``codec`` None: the sample has no audio member.
+
+    Raises
+    ------
+    AudioDecodeError
+        No audio member, an empty or odd-length pcm16 member, or one longer than ``max_duration_s``
+        (``name`` names the track).
+    """
+    if codec is None or data is None:
+        raise AudioDecodeError(name, f"shard sample has no audio member (expected one of {', '.join(CODECS)})", "open")
+    if codec == "flac":
+        return decode_audio(bytes(data), max_duration_s=max_duration_s, name=name)
+    if codec != "pcm16":
+        raise AudioDecodeError(name, f"shard audio codec {codec!r} unknown; known: {', '.join(CODECS)}", "open")
+    if len(data) % 2:
+        raise AudioDecodeError(name, f"pcm16 audio of {len(data)} bytes; expected an even number (16-bit samples)",
+                               "open")
+    if not data:
+        raise AudioDecodeError(name, "no samples (empty pcm16 member)", "decode")
+    seconds = len(data) / 2 / SAMPLE_RATE
+    if max_duration_s is not None and seconds > max_duration_s:
+        raise AudioDecodeError(name, f"duration {seconds:.1f} s exceeds the limit of {max_duration_s:.1f} s", "header")
+    return DecodedAudio(decode_member("pcm16", data, name), SAMPLE_RATE, SAMPLE_RATE, 1)
 
 
 def _error_row(row: dict[str, Any], stage: str, reason: str) -> dict[str, Any]:

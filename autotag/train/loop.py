@@ -29,6 +29,7 @@ from autotag.train.early_stopping import EarlyStopping
 from autotag.train.epoch_progress import with_progress
 from autotag.train.epoch_stream import EpochStream, worker_share
 from autotag.train.patch_cache import PatchCache
+from autotag.train.patch_rows import waveform
 from autotag.train.transfer import freeze, initialise_from
 
 log = logging.getLogger("autotag.train")
@@ -77,7 +78,7 @@ def run_epoch(model, batches, task: Task, device, optimizer=None, amp: bool = Fa
     grad = torch.enable_grad() if optimizer is not None else torch.no_grad()
     with grad:
         for batch in batches:
-            audio, target = batch["audio"].to(device), batch["target"].to(device)
+            audio, target = waveform(batch["audio"].to(device)), batch["target"].to(device)
             with _autocast(device, amp):
                 logits = model(audio)
                 loss = losses.loss(task, logits, target)

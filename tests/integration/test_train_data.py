@@ -44,7 +44,7 @@ def test_patch_cache_estimate_counts_the_patches_of_the_index(sharded):
     frontend = model.frontend
     rows = train.patch_dataset(shards.split_shards(sharded.paths.shards, "train"), task, model, shuffle=False).count()
     assert train.patch_bytes(sharded.paths.shards, ("train",), frontend.patch_samples,
-                             frontend.patch_hop_samples) == rows * frontend.patch_samples * 4
+                             frontend.patch_hop_samples) == rows * frontend.patch_samples * 2
     assert train.cache_patches(sharded, model)  # a few MiB: cached
     forced = load_config([*_overrides(sharded), "train.cache_patches=false"])
     assert not train.cache_patches(forced, model)
@@ -61,7 +61,7 @@ def test_training_reads_shards_from_a_filesystem_uri(sharded):
                                                                   keep_ids=True).to_pandas()["patch_id"])
     frontend = model.frontend
     assert train.patch_bytes(f"file://{sharded.paths.shards}", ("train",), frontend.patch_samples,
-                             frontend.patch_hop_samples) == len(rows) * frontend.patch_samples * 4
+                             frontend.patch_hop_samples) == len(rows) * frontend.patch_samples * 2
     with pytest.raises(InputError, match="no test shards"):
         shards.split_shards(f"file://{sharded.paths.root}", "test")
 

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from autotag.data import manifest, shards
 from autotag.data.audio import decode_audio, encode_flac
 from autotag.data.tasks import Task
 from autotag.errors import ConfigError
-from autotag.train.patch_rows import shard_batch_to_patches
+from autotag.train.patch_rows import shard_batch_to_patches, waveform
 from pipelines.common import load_config
 from tests.conftest import write_tone
 
@@ -96,7 +97,8 @@ def test_an_old_hand_made_flac_shard_and_a_pcm16_one_cut_the_same_patches(tmp_pa
     rows = shard_batch_to_patches(mixed, task, patch_samples=2000, hop_samples=1000)
     assert list(rows["patch_id"]) == ["x:0", "x:1", "x:2", "x:3", "y:0", "y:1", "y:2", "y:3"]
     np.testing.assert_array_equal(rows["audio"][:4], rows["audio"][4:])
-    np.testing.assert_array_equal(rows["audio"][0], y[:2000])
+    assert rows["audio"].dtype == np.int16  # the shards' own samples, half the bytes of float32
+    np.testing.assert_array_equal(waveform(torch.from_numpy(rows["audio"][0])).numpy(), y[:2000])
     assert list(rows["target"]) == [1] * 8
 
 
