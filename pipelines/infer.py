@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 
 from autotag import predictions
 from autotag.config import AutotagConfig, ConfigError
-from autotag.data import manifest
+from autotag.data import manifest, shards
 from autotag.data.tasks import Task
 from autotag.infer import inputs
 from autotag.infer.batch import BatchPredictor, RowBuffer, check_model_names, model_batch
@@ -70,12 +70,21 @@ def pending_tracks(cfg: AutotagConfig, done: set[str]) -> pa.Table:
     return table
 
 
-def _from_shards(batch: dict, done: frozenset[str]) -> dict:
-    """WebDataset rows → track rows carrying the FLAC bytes (already-written tracks dropped)."""
+SHARD_TRACKS = pa.schema([("track_id", pa.string()), ("audio_path", pa.string()), ("shard_audio", pa.binary()),
+                          ("shard_codec", pa.string())])
+
+
+def _from_shards(batch: dict, done: frozenset[str]) -> pa.Table:
+    """WebDataset rows → track rows carrying their audio member's bytes and codec
+    (``shard_audio``, ``shard_codec``: FLAC or pcm16 shards, :data:`autotag.data.shards.CODECS`;
+    a sample with neither gets None, an error row later); already-written tracks dropped."""
     keep = [i for i, meta in enumerate(batch["json"]) if meta["track_id"] not in done]
-    return {"track_id": [batch["json"][i]["track_id"] for i in keep],
-            "audio_path": [batch["json"][i].get("source", "") for i in keep],
-            "flac": [batch["flac"][i] for i in keep]}
+    members = [shards.audio_member(batch, i) for i in keep]
+    return pa.table({"track_id": [batch["json"][i]["track_id"] for i in keep],
+                     "audio_path": [batch["json"][i].get("source", "") for i in keep],
+                     "shard_audio": [data for _, data in members],
+                     "shard_codec": [codec for codec, _ in members]},
+                    schema=SHARD_TRACKS)  # typed: a batch may hold no audio member at all
 
 
 def list_sources(cfg: AutotagConfig, done: set[str]) -> list[str] | pa.Table:

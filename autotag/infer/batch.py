@@ -2,7 +2,7 @@
 
 :class:`BatchPredictor` is what Ray Data maps over batches of rows that name a track
 (``track_id``) and its audio (``audio_path`` — a local path or a pyarrow-filesystem URI —
-or ``flac`` bytes read from WebDataset shards). It holds one :class:`TrackPredictor` per
+or a member read from WebDataset shards, FLAC or pcm16: :func:`track_sources`). It holds one :class:`TrackPredictor` per
 named checkpoint, loaded once in the constructor, so genre, tags and chords of a catalogue
 come from a single decode of each file. With ``decode_threads`` > 1 the next tracks of the batch
 decode in threads (libsndfile and soxr release the GIL) while the models run on the current
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from autotag.data.audio import AudioDecodeError, DecodedAudio
-from autotag.infer.predictor import TrackPredictor, load_audio
+from autotag.infer.predictor import FILE, TrackPredictor, load_audio
 from autotag.memory import reuse_freed_memory
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -78,11 +78,9 @@ class BatchPredictor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ids = track_ids(batch)
         n = len(ids)
-        paths = batch.get("audio_path", np.asarray([None] * n, dtype=object))
-        blobs = batch.get("flac", np.asarray([None] * n, dtype=object))
+        sources = track_sources(batch, ids)
         duration = np.full(n, np.nan)
         columns = {name: ModelColumns(predictor, n) for name, predictor in self.predictors.items()}
-        sources = [(paths[i], blobs[i], str(paths[i] or ids[i])) for i in range(n)]
         for i, decoded in enumerate(self._decoded(sources)):
             try:
                 audio = decoded()
@@ -94,7 +92,8 @@ class BatchPredictor:
             for model in columns.values():
                 model.predict(i, audio.samples)
         out = {"track_id": np.asarray(ids, dtype=object),
-               "audio_path": np.asarray([str(p) if p is not None else "" for p in paths], dtype=object),
+               "audio_path": np.asarray([str(source[0]) if source[0] is not None else "" for source in sources],
+                                        dtype=object),
                "duration_s": duration}
         for name, model in columns.items():
             out.update({f"{name}.{key}": value for key, value in model.arrays().items()})
@@ -105,12 +104,12 @@ class BatchPredictor:
         error): with threads, the result of a decode started up to ``decode_ahead`` tracks
         earlier; without, a decode run there and then."""
         if self.decoder is None:
-            for path, data, name in sources:
-                yield functools.partial(load_audio, path, data, name, self.max_duration_s)
+            for path, data, name, codec in sources:
+                yield functools.partial(load_audio, path, data, name, self.max_duration_s, codec)
             return
         pending: deque[Future] = deque()
-        for path, data, name in sources:
-            pending.append(self.decoder.submit(load_audio, path, data, name, self.max_duration_s))
+        for path, data, name, codec in sources:
+            pending.append(self.decoder.submit(load_audio, path, data, name, self.max_duration_s, codec))
             if len(pending) > self.decode_ahead:  # the models run on one while decode_ahead decode
                 yield pending.popleft().result
         while pending:
@@ -123,6 +122,18 @@ def track_ids(batch: dict[str, np.ndarray]) -> list[str]:
     if "track_id" in batch:
         return [str(t) for t in batch["track_id"]]
     return [meta["track_id"] for meta in batch["json"]]
+
+
+def track_sources(batch: dict[str, np.ndarray], ids: list[str]) -> list[tuple[Any, Any, str, str | None]]:
+    """Each row's ``(audio_path, bytes, name, codec)`` for :func:`autotag.infer.predictor.load_audio`:
+    rows read from shards carry their member's bytes and codec (``shard_audio``, ``shard_codec``),
+    the others the path or URI of their file. Errors name the file (a shard row's source), else the track."""
+    n = len(ids)
+    paths = batch.get("audio_path", np.asarray([None] * n, dtype=object))
+    if "shard_codec" in batch:
+        return [(paths[i], batch["shard_audio"][i], str(paths[i] or ids[i]), batch["shard_codec"][i])
+                for i in range(n)]
+    return [(paths[i], None, str(paths[i] or ids[i]), FILE) for i in range(n)]
 
 
 class ModelColumns:

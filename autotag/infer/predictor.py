@@ -25,6 +25,7 @@ import torch
 from autotag.config import Aggregate, ChordVocabulary
 from autotag.data.audio import DecodedAudio, decode_audio
 from autotag.data.chords import CHORD_LABELS, NO_CHORD_INDEX, majmin_projection
+from autotag.data.shards import decode_shard_audio
 from autotag.data.tasks import Task
 from autotag.infer.frames import FrameStitcher, track_frame_times, window_hop
 from autotag.infer.pieces import PieceCutter
@@ -46,8 +47,17 @@ def output_labels(task: Task, chord_vocabulary: str = "full") -> list[str]:
     return list(task.vocabulary)
 
 
-def load_audio(path: str | None, data: bytes | None, name: str, max_duration_s: float | None) -> DecodedAudio:
-    """Decode in-memory bytes, or a local file or URI (``decode_audio`` streams both in blocks)."""
+FILE = "file"
+"""The ``codec`` of a track read from its audio file (or a file's bytes), not from a shard member."""
+
+
+def load_audio(path: str | None, data: bytes | None, name: str, max_duration_s: float | None,
+               codec: str | None = FILE) -> DecodedAudio:
+    """Decode a track: a shard sample's audio member (``codec`` flac or pcm16, None when the
+    sample has none: :func:`autotag.data.shards.decode_shard_audio`), else in-memory file bytes,
+    or a local file or URI (``decode_audio`` streams both in blocks)."""
+    if codec != FILE:
+        return decode_shard_audio(codec, data, name, max_duration_s)
     if data is not None:
         return decode_audio(bytes(data), max_duration_s=max_duration_s, name=name)
     return decode_audio(str(path), max_duration_s=max_duration_s)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from autotag.data.audio import AudioDecodeError
-from autotag.infer.batch import ModelColumns, check_model_names, track_ids
+from autotag.infer.batch import ModelColumns, check_model_names, track_ids, track_sources
 from autotag.infer.pieces import PieceCutter
 from autotag.infer.predictor import TrackPredictor, load_audio
 from autotag.memory import reuse_freed_memory
@@ -52,21 +52,19 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 def decode_pieces(batch: dict[str, np.ndarray], cutters: dict[str, PieceCutter], max_duration_s: float | None,
                   piece_bytes: int = PIECE_BYTES) -> Iterator[dict[str, np.ndarray]]:
-    """Rows naming tracks (``track_id`` with ``audio_path`` or ``flac`` bytes) → one row per piece
+    """Rows naming tracks (``track_id`` with ``audio_path``, or a shard member's bytes and codec:
+    :func:`autotag.infer.batch.track_sources`) → one row per piece
     and model: ``track_id``, ``audio_path``, ``num_samples``, ``duration_s``, ``model``, ``first``
     (its first patch or window), ``pieces`` (of that track and model), ``status``, ``error``,
     ``wave`` and ``starts`` (raw float32 / int64 bytes). Yields a batch per track, and within a
     long track every ``piece_bytes`` of waves."""
     reuse_freed_memory()
     ids = track_ids(batch)
-    n = len(ids)
-    paths = batch.get("audio_path", np.asarray([None] * n, dtype=object))
-    blobs = batch.get("flac", np.asarray([None] * n, dtype=object))
-    for i, track_id in enumerate(ids):
-        track = {"track_id": track_id, "audio_path": str(paths[i]) if paths[i] is not None else "",
+    for track_id, (path, data, name, codec) in zip(ids, track_sources(batch, ids), strict=True):
+        track = {"track_id": track_id, "audio_path": str(path) if path is not None else "",
                  "num_samples": 0, "duration_s": float("nan")}
         try:
-            audio = load_audio(paths[i], blobs[i], str(paths[i] or track_id), max_duration_s)
+            audio = load_audio(path, data, name, max_duration_s, codec)
         except AudioDecodeError as exc:
             yield _columns([_piece_row(track, "", 0, 1, b"", b"", "error", exc.reason)])
             continue

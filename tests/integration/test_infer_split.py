@@ -19,6 +19,7 @@ import soundfile as sf
 import torch
 
 from autotag import predictions
+from autotag.data.audio import encode_flac
 from autotag.data.chords import CHORD_LABELS
 from autotag.data.tasks import Task
 from autotag.models import build_model, checkpoint
@@ -133,20 +134,24 @@ def test_split_resumes_as_fused_does(ray_session, catalogue, tmp_path):
         assert _table(catalogue, f"resume-split-{name}", "tracks")["track_id"].is_unique
 
 
-def test_split_reads_webdataset_shards_as_fused_does(ray_session, catalogue, tmp_path):
-    """FLAC bytes from a shard (``key.flac`` + ``key.json`` members), a corrupt one among them."""
-    shard = tmp_path / "shards" / "test-000000.tar"
-    shard.parent.mkdir()
-    members = {"song1": (catalogue / "music" / "song1.flac").read_bytes(),
-               "song3": (catalogue / "music" / "song3.flac").read_bytes(),
-               "corrupt": (catalogue / "music" / "corrupt.flac").read_bytes()}
-    with tarfile.open(shard, "w") as tar:
-        for key, flac in members.items():
-            for name, data in ((f"{key}.flac", flac),
-                               (f"{key}.json", json.dumps({"track_id": key, "source": f"/src/{key}.flac"}).encode())):
+def _write_shard(path: Path, members: dict[str, dict[str, bytes]]) -> Path:
+    """A WebDataset tar: per key, its audio members (``{"flac": bytes}``, ...) and a ``key.json``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w") as tar:
+        for key, audio in members.items():
+            meta = json.dumps({"track_id": key, "source": f"/src/{key}.flac"}).encode()
+            for name, data in [*((f"{key}.{ext}", data) for ext, data in audio.items()), (f"{key}.json", meta)]:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_split_reads_webdataset_shards_as_fused_does(ray_session, catalogue, tmp_path):
+    """FLAC bytes from a shard (``key.flac`` + ``key.json`` members), a corrupt one among them."""
+    shard = _write_shard(tmp_path / "shards" / "test-000000.tar",
+                         {key: {"flac": (catalogue / "music" / f"{key}.flac").read_bytes()}
+                          for key in ("song1", "song3", "corrupt")})
     results = {p: _run(catalogue, f"shards-{p}", p, shard.parent) for p in ("fused", "split")}
     assert [(r["tracks_ok"], r["tracks_error"]) for r in results.values()] == [(2, 1), (2, 1)]
     for name, tables in TABLES.items():
@@ -155,3 +160,30 @@ def test_split_reads_webdataset_shards_as_fused_does(ray_session, catalogue, tmp
                          _table(catalogue, f"shards-fused-{name}", table), f"shards {name}.{table}")
     tracks = _table(catalogue, "shards-split-tags", "tracks")
     assert tracks["audio_path"].tolist() == ["/src/corrupt.flac", "/src/song1.flac", "/src/song3.flac"]
+
+
+def test_pcm16_shards_tag_as_their_flac_shards_do(ray_session, catalogue, tmp_path):
+    """The same 16-bit audio as ``key.pcm16`` members (``shard.codec=pcm16``) and as FLAC: the
+    same tables through both pipelines; a member of odd length and a sample with no audio
+    member become error rows that say so."""
+    rng = np.random.default_rng(3)
+    audio = {key: np.rint(np.clip(0.3 * rng.standard_normal(22_050 * seconds), -1, 1) * 32767).astype("<i2")
+             for key, seconds in (("a", 4), ("b", 7))}
+    flac = _write_shard(tmp_path / "flac" / "test-000000.tar",
+                        {key: {"flac": encode_flac(y.astype(np.float32) / 32768)} for key, y in audio.items()})
+    pcm = _write_shard(tmp_path / "pcm16" / "test-000000.tar",
+                       {**{key: {"pcm16": y.tobytes()} for key, y in audio.items()},
+                        "odd": {"pcm16": b"\x00\x01\x02"}, "silent": {}})
+    results = {"flac": _run(catalogue, "codec-flac", "fused", flac.parent),
+               **{p: _run(catalogue, f"codec-pcm16-{p}", p, pcm.parent) for p in ("fused", "split")}}
+    assert [(r["tracks_ok"], r["tracks_error"]) for r in results.values()] == [(2, 0), (2, 2), (2, 2)]
+    for pipeline in ("fused", "split"):
+        for name, tables in TABLES.items():
+            for table in tables:
+                got = _table(catalogue, f"codec-pcm16-{pipeline}-{name}", table)
+                if table == "tracks":
+                    errors = got[got["status"] == "error"].set_index("track_id")["error"].to_dict()
+                    assert errors == {"odd": "pcm16 audio of 3 bytes; expected an even number (16-bit samples)",
+                                      "silent": "shard sample has no audio member (expected one of flac, pcm16)"}
+                    got = got[got["status"] == "ok"].reset_index(drop=True)
+                _assert_same(got, _table(catalogue, f"codec-flac-{name}", table), f"pcm16 {pipeline} {name}.{table}")
