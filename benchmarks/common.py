@@ -70,6 +70,17 @@ def peak_rss_mib(pid: int) -> float | None:
     return None
 
 
+def spilled_mib() -> float:
+    """MiB the connected Ray cluster has spilled from its object store to disk so far: a
+    benchmark that spills measures the disk, not the code."""
+    import re
+
+    from ray._private.internal_api import memory_summary
+
+    found = re.search(r"Spilled (\d+) MiB", memory_summary(stats_only=True))
+    return float(found.group(1)) if found else 0.0
+
+
 class PeakRss:
     """Samples, in a thread, the peak RSS of this process's descendants whose title matches."""
 

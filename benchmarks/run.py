@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config([f"paths.root={Path(args.root).resolve()}", *overrides])
     model = Path(cfg.paths.checkpoints) / f"bench-train-{workers[-1]}w" / "best"
     infer_rows = infer_throughput.run(args.root, checkpoint=str(model), overrides=overrides)
-    print("\n" + train_throughput.report(train_rows, f"{cfg.frontend.name} + {cfg.backend.name}"))
+    codecs = tuple(row["codec"] for row in codec_rows)
+    print("\n" + train_throughput.report(train_rows, f"{cfg.frontend.name} + {cfg.backend.name}", codecs))
     print(table(codec_rows, train_throughput.CODEC_COLUMNS, "Shard codecs"))
     print(infer_throughput.report(infer_rows))
     infer_rtf.main(["--root", str(Path(args.root) / "rtf")])

@@ -1,6 +1,7 @@
 """Training throughput: the full data path against the same model fed from memory.
 
-    python -m benchmarks.train_throughput [--root outputs/bench] [--epochs 4] [--codecs flac pcm16] [key=value ...]
+    python -m benchmarks.train_throughput [--root outputs/bench] [--epochs 4] [--codecs flac pcm16]
+        [--workers 1 2] [--modes memory cached streaming] [key=value ...]
 
 *Full path*: the train stage itself (``pipelines.train.build_trainer``): WebDataset shards →
 Ray Data decode and patching → ``streaming_split`` → Ray Train workers (DDP), twice: *cached*
@@ -18,7 +19,10 @@ The data set is sharded once per codec (``shard.codec``, under ``<root>/shards-<
 first table gives each codec's shard bytes and its writer's speed in this process (audio seconds
 per CPU second), and streaming runs once per codec. The peak RSS of the streaming workers says
 whether streaming stays in bounded memory: with ``train.continuous_stream`` a worker streams
-``epochs`` passes over the shards (``epochs`` × the patches' bytes) without caching any.
+``epochs`` passes over the shards (``epochs`` × the patches' bytes) without caching any. With
+``--modes streaming`` only the streaming runs are made, so a catalogue far larger than memory
+(``dataset.synthetic.tracks_per_class=400``: 10× the default) can be measured: its peak RSS
+per worker against the default's says whether streaming memory is bounded by the catalogue.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import numpy as np
 from autotag.data import shards
 from autotag.models import build_model, checkpoint
 from autotag.train.patch_rows import PCM16_SCALE
-from benchmarks.common import DEFAULT_ROOT, PeakRss, machine, prepare, table
+from benchmarks.common import DEFAULT_ROOT, PeakRss, machine, prepare, spilled_mib, table
 from pipelines import train
 from pipelines.common import load_config
 
@@ -125,6 +129,12 @@ def in_memory(cfg, patches_ref) -> list[float]:
     return result.metrics["history"]
 
 
+def _patch_geometry(cfg) -> tuple[int, int]:
+    """The configured front-end's patch and hop, in samples."""
+    frontend = build_model(cfg.frontend.name, cfg.backend.name, 2, cfg.frontend.params, cfg.backend.params).frontend
+    return frontend.patch_samples, frontend.patch_hop_samples
+
+
 def steady(history: list[float]) -> float:
     return float(statistics.median(history[1:] or history))
 
@@ -153,9 +163,15 @@ def streaming(settings: list[str], codec_overrides: list[str]) -> tuple[list[flo
     return history, max(rss.peaks.values(), default=float("nan"))
 
 
+MODES = ("memory", "cached", "streaming")
+
+
 def run(root: str | Path = DEFAULT_ROOT, workers: tuple[int, ...] = (1, 2), epochs: int = 4,
-        overrides: tuple[str, ...] = (), codecs: tuple[str, ...] = ("flac", "pcm16")) -> tuple[list, list]:
-    """One row per worker count (in memory, cached, streaming per codec) and one row per codec."""
+        overrides: tuple[str, ...] = (), codecs: tuple[str, ...] = ("flac", "pcm16"),
+        modes: tuple[str, ...] = MODES) -> tuple[list, list]:
+    """One row per worker count (in memory, cached, streaming per codec: those of ``modes``) and
+    one row per codec. Streaming alone (``modes=("streaming",)``) never holds the decoded set in
+    memory: what a catalogue larger than the cluster's memory can run."""
     import ray
 
     folder = Path(root).resolve()
@@ -167,38 +183,49 @@ def run(root: str | Path = DEFAULT_ROOT, workers: tuple[int, ...] = (1, 2), epoc
         codec_rows.append(codec_row(cfg, codec))
     print(table(codec_rows, CODEC_COLUMNS, "Shard codecs"), flush=True)
     base = load_config(base_overrides)  # the last codec's shards feed the cached and in-memory runs
-    patches = materialise_train_patches(base)
-    patches_ref = ray.put(patches)
     rows = []
-    columns = dict(COLUMNS)
+    columns = columns_for(codecs)
     for n in workers:
         settings = [*base_overrides, f"train.num_workers={n}", f"train.max_epochs={epochs}", "train.patience=1000",
                     f"run_id=bench-train-{n}w"]
         cfg = load_config([*settings, "train.cache_patches=true"])
-        row = {"workers": n, "cpus_per_worker": train.worker_cpus(cfg), "patches": len(patches["target"])}
-        for codec in codecs:
+        row = {"workers": n, "cpus_per_worker": train.worker_cpus(cfg),
+               "patches": train.patch_total(cfg.paths.shards, ("train",), *_patch_geometry(cfg))}
+        spilled = spilled_mib()
+        for codec in codecs if "streaming" in modes else ():
             history, peak = streaming(settings, per_codec[codec])
             row.update({f"streaming_{codec}": steady(history), f"rss_{codec}": peak})
-        cached, first_epoch_s = full_path(cfg)
-        with PeakRss(lambda title: "RayTrainWorker" in title) as rss:
-            memory = steady(in_memory(cfg, patches_ref))
-        row.update({"in_memory": memory, "full_path": steady(cached), "ratio": steady(cached) / memory,
-                    "first_epoch_s": first_epoch_s, "rss_in_memory": max(rss.peaks.values(), default=float("nan"))})
-        for codec in codecs:
-            row[f"streaming_{codec}_ratio"] = row[f"streaming_{codec}"] / memory
-            columns.update({f"streaming_{codec}": f"streaming, {codec} (patches/s)",
-                            f"streaming_{codec}_ratio": "ratio", f"rss_{codec}": "peak RSS/worker (MiB)"})
+        if "cached" in modes:
+            cached, first_epoch_s = full_path(cfg)
+            row.update({"full_path": steady(cached), "first_epoch_s": first_epoch_s})
+        row["spilled_mib"] = spilled_mib() - spilled
+        if "memory" in modes:  # last, and let go after: its patches take object-store room the others need
+            patches_ref = ray.put(materialise_train_patches(base))
+            with PeakRss(lambda title: "RayTrainWorker" in title) as rss:
+                memory = steady(in_memory(cfg, patches_ref))
+            del patches_ref
+            row.update({"in_memory": memory, "rss_in_memory": max(rss.peaks.values(), default=float("nan"))})
+            row["ratio"] = row["full_path"] / memory if "full_path" in row else None
+        for codec in codecs if "streaming" in modes else ():
+            memory = row.get("in_memory")
+            row[f"streaming_{codec}_ratio"] = None if memory is None else row[f"streaming_{codec}"] / memory
         rows.append(row)
         print(table(rows[-1:], columns, f"{cfg.frontend.name} + {cfg.backend.name}, {n} worker(s)"), flush=True)
     return rows, codec_rows
 
 
-def report(rows: list[dict[str, Any]], model: str) -> str:
+def columns_for(codecs: tuple[str, ...]) -> dict[str, str]:
+    """The result table's columns: the baselines, then per codec its streaming rate, ratio and peak RSS."""
     columns = dict(COLUMNS)
-    for key in (rows[0] if rows else {}):
-        if key.startswith(("streaming_", "rss_")) and key not in columns:
-            columns[key] = key.replace("_", " ")
-    return table(rows, columns, f"Training throughput, {model} (goal: streaming ratio ≥ 0.9) — {machine()}")
+    for codec in codecs:
+        columns.update({f"streaming_{codec}": f"streaming, {codec} (patches/s)",
+                        f"streaming_{codec}_ratio": "ratio", f"rss_{codec}": "peak RSS/worker (MiB)"})
+    columns["spilled_mib"] = "object store spilled, cached + streaming (MiB)"
+    return columns
+
+
+def report(rows: list[dict[str, Any]], model: str, codecs: tuple[str, ...]) -> str:
+    return table(rows, columns_for(codecs), f"Training throughput, {model} (goal: streaming ratio ≥ 0.9) — {machine()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,12 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--codecs", nargs="+", default=["flac", "pcm16"], choices=shards.CODECS)
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES,
+                        help="what to run (streaming alone: for a catalogue too big to hold in memory)")
     parser.add_argument("overrides", nargs="*", help="Hydra key=value overrides (frontend=tcn ...)")
     args = parser.parse_args(argv)
-    rows, codec_rows = run(args.root, tuple(args.workers), args.epochs, tuple(args.overrides), tuple(args.codecs))
+    rows, codec_rows = run(args.root, tuple(args.workers), args.epochs, tuple(args.overrides), tuple(args.codecs),
+                           tuple(args.modes))
     print(table(codec_rows, CODEC_COLUMNS, "Shard codecs"))
     cfg = load_config([f"paths.root={args.root}", *args.overrides])
-    print(report(rows, f"{cfg.frontend.name} + {cfg.backend.name}"))
+    print(report(rows, f"{cfg.frontend.name} + {cfg.backend.name}", tuple(args.codecs)))
     return 0
 
 

@@ -126,6 +126,31 @@ def continuous_patches(cfg: AutotagConfig, model, cache: bool) -> int | None:
     return patch_total(cfg.paths.shards, ("train",), frontend.patch_samples, frontend.patch_hop_samples)
 
 
+DATA_STORE_SHARE = {"train": 0.35, "valid": 0.1}
+"""Shares of the cluster's object store that the Ray Data executors of the train and valid
+datasets may fill. Left alone, each takes half of it, so with the train stream running ahead
+while validation runs the two together can fill the store: Ray then spills blocks to disk and
+reads them back. The rest is for the blocks the workers are reading (their shuffle buffers
+hold copies: :mod:`autotag.train.shuffle_buffer`) and everything else."""
+
+
+def data_config():
+    """Ray Train's dataset options: the session's Ray Data options, with :data:`DATA_STORE_SHARE`
+    of the object store for each dataset."""
+    import ray
+    from ray.data import DataContext, ExecutionOptions
+    from ray.train import DataConfig
+
+    store = ray.cluster_resources().get("object_store_memory", 0.0)
+    if store <= 0:  # not known: Ray Data's own limits
+        return DataConfig()
+    current = DataContext.get_current().execution_options
+    return DataConfig(execution_options={
+        split: ExecutionOptions(resource_limits=current.resource_limits.copy(object_store_memory=share * store),
+                                preserve_order=current.preserve_order, verbose_progress=current.verbose_progress)
+        for split, share in DATA_STORE_SHARE.items()})
+
+
 def worker_cpus(cfg: AutotagConfig) -> float:
     """CPUs per training worker: the configured value, or a share that leaves one CPU per node
     for Ray Data (reading and decoding shards); workers that hold every CPU starve it silently."""
@@ -182,7 +207,7 @@ def build_trainer(cfg: AutotagConfig, callbacks: tuple = (), progress=None):
     storage_path, storage_filesystem = storage_root(cfg.paths.checkpoints)
     return TorchTrainer(
         train_loop_per_worker, train_loop_config=loop_config(cfg, task, cpus, cache, progress, one_stream),
-        datasets=datasets,
+        datasets=datasets, dataset_config=data_config(),
         scaling_config=ray.train.ScalingConfig(num_workers=cfg.train.num_workers, use_gpu=cfg.train.use_gpu,
                                                resources_per_worker=resources),
         run_config=ray.train.RunConfig(

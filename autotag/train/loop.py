@@ -30,6 +30,7 @@ from autotag.train.epoch_progress import with_progress
 from autotag.train.epoch_stream import EpochStream, worker_share
 from autotag.train.patch_cache import PatchCache
 from autotag.train.patch_rows import waveform
+from autotag.train.shuffle_buffer import ShuffleBuffer
 from autotag.train.transfer import freeze, initialise_from
 
 log = logging.getLogger("autotag.train")
@@ -153,11 +154,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     shards = {split: ray.train.get_dataset_shard(split) for split in ("train", "valid")}
     caches = {split: PatchCache() for split in shards} if hp.get("cache_patches") else {}
 
-    def stream(split: str, seed: int | None, device: str = "auto"):
-        shuffle = ({} if seed is None
-                   else {"local_shuffle_buffer_size": hp["shuffle_buffer"], "local_shuffle_seed": seed})
-        return shards[split].iter_torch_batches(batch_size=hp["batch_size"], drop_last=False, device=device,
-                                                prefetch_batches=hp["prefetch_batches"], **shuffle)
+    def stream(split: str, seed: int | None):
+        batches = shards[split].iter_torch_batches(batch_size=hp["batch_size"], drop_last=False, device="cpu",
+                                                   prefetch_batches=hp["prefetch_batches"])
+        if seed is None or hp["shuffle_buffer"] < 1:
+            return batches
+        return ShuffleBuffer(hp["shuffle_buffer"], hp["batch_size"], seed).shuffle(batches)
 
     # One iteration of a train dataset that lists the shards once per epoch (pipelines.train.patch_dataset).
     continuous = (EpochStream(stream("train", hp["seed"] + rank), hp["patches_per_epoch"], context.get_world_size())
@@ -172,7 +174,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             return cache.batches(hp["batch_size"], seed)
         if cache is None:
             return stream(split, seed)
-        return cache.recording(stream(split, seed, device="cpu"))
+        return cache.recording(stream(split, seed))
 
     def train_batches_known(epoch: int, last: int | None) -> int | None:
         """Batches of this worker's train epoch, when known before it runs (else the last epoch's)."""

@@ -142,6 +142,17 @@ def test_streamed_training_from_one_continuous_pass_trains_every_epoch_on_all_pa
     assert result["epochs_run"] == 2
 
 
+def test_the_train_and_valid_executors_share_the_object_store_instead_of_taking_half_each(sharded):
+    import ray
+
+    store = ray.cluster_resources()["object_store_memory"]
+    config = train.data_config()
+    limits = {split: config._get_user_execution_options(split).resource_limits.object_store_memory
+              for split in ("train", "valid")}
+    assert limits == pytest.approx({split: share * store for split, share in train.DATA_STORE_SHARE.items()})
+    assert sum(train.DATA_STORE_SHARE.values()) <= 0.5  # room left for the blocks the workers are reading
+
+
 def test_fine_tuning_from_a_checkpoint_keeps_the_frozen_front_end(sharded, tmp_path):
     pretrained = train.run(load_config([*_overrides(sharded), "run_id=pretrain"]))
     tuned = train.run(load_config([*_overrides(sharded), "run_id=finetune", "train.lr=0.05",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from autotag.data import manifest, shards
@@ -54,6 +55,24 @@ def test_pcm16_holds_the_float_audio_to_16_bit_precision_and_flac_decodes_to_the
         np.testing.assert_array_equal(y, from_flac[f"t{i}"])  # the same 16-bit samples
         assert meta["codec"] == "pcm16" and meta["labels"] == {"genre": ["a", "b"][i % 2]}
     assert len(_members(pcm.path)["t2.pcm16"]) == 2 * len(from_pcm["t2"][0])  # raw: 2 bytes a sample, no header
+    # The 16-bit samples themselves, as the training rows take them, from either codec.
+    members = {**_members(pcm.path), **_members(flac.path)}
+    for codec in shards.CODECS:
+        as_int = shards.decode_member(codec, members[f"t1.{codec}"], dtype="int16")
+        assert as_int.dtype == np.int16
+        np.testing.assert_array_equal(as_int.astype(np.float32) / 32768, from_flac["t1"])
+
+
+def test_a_stereo_flac_member_down_mixes_alike_to_float_and_to_int16():
+    left = np.linspace(-0.5, 0.5, 2205, dtype=np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, np.stack([left, -left / 3], axis=1), 22_050, format="FLAC", subtype="PCM_16")
+    as_float = shards.decode_member("flac", buffer.getvalue())
+    as_int = shards.decode_member("flac", buffer.getvalue(), dtype="int16")
+    assert as_float.dtype == np.float32 and as_int.shape == as_float.shape == (2205,)
+    assert np.max(np.abs(as_int / 32768 - as_float)) <= 0.5 / 32768  # the int16 mix is rounded
+    with pytest.raises(ValueError, match="decoded sample type 'float64'"):
+        shards.decode_member("flac", buffer.getvalue(), dtype="float64")
 
 
 def test_flac_shards_keep_the_bytes_and_fingerprint_they_had_before_the_codec_option(tmp_path):
