@@ -25,6 +25,7 @@ from autotag.data.tasks import Task
 from autotag.memory import reuse_freed_memory
 from autotag.models import checkpoint
 from autotag.train import losses
+from autotag.train.background import in_background
 from autotag.train.early_stopping import EarlyStopping
 from autotag.train.epoch_progress import with_progress
 from autotag.train.epoch_stream import EpochStream, worker_share
@@ -65,6 +66,10 @@ class _Counted:
         for batch in self.batches:
             self.count += 1
             yield batch
+
+
+def _float_audio(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {**batch, "audio": waveform(batch["audio"])}
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -154,12 +159,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     shards = {split: ray.train.get_dataset_shard(split) for split in ("train", "valid")}
     caches = {split: PatchCache() for split in shards} if hp.get("cache_patches") else {}
 
-    def stream(split: str, seed: int | None):
+    def stream(split: str, seed: int | None, keep_int16: bool = False):
+        """``split``'s batches, shuffled through the worker's buffer when ``seed`` is given,
+        prepared in a thread beside the training step; on CPU already float32 there (on a GPU
+        the 16-bit rows cross to the device and become float32 on it), unless ``keep_int16``."""
         batches = shards[split].iter_torch_batches(batch_size=hp["batch_size"], drop_last=False, device="cpu",
                                                    prefetch_batches=hp["prefetch_batches"])
-        if seed is None or hp["shuffle_buffer"] < 1:
-            return batches
-        return ShuffleBuffer(hp["shuffle_buffer"], hp["batch_size"], seed).shuffle(batches)
+        if seed is not None and hp["shuffle_buffer"] > 0:
+            batches = ShuffleBuffer(hp["shuffle_buffer"], hp["batch_size"], seed).shuffle(batches)
+        to_float = None if keep_int16 or device.type != "cpu" else _float_audio
+        return in_background(batches, depth=2, prepare=to_float)
 
     # One iteration of a train dataset that lists the shards once per epoch (pipelines.train.patch_dataset).
     continuous = (EpochStream(stream("train", hp["seed"] + rank), hp["patches_per_epoch"], context.get_world_size())
@@ -174,7 +183,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             return cache.batches(hp["batch_size"], seed)
         if cache is None:
             return stream(split, seed)
-        return cache.recording(stream(split, seed))
+        return cache.recording(stream(split, seed, keep_int16=True))  # the cache keeps half the bytes
 
     def train_batches_known(epoch: int, last: int | None) -> int | None:
         """Batches of this worker's train epoch, when known before it runs (else the last epoch's)."""
