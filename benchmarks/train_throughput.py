@@ -21,7 +21,7 @@ per CPU second), and streaming runs once per codec. The peak RSS of the streamin
 whether streaming stays in bounded memory: with ``train.continuous_stream`` a worker streams
 ``epochs`` passes over the shards (``epochs`` × the patches' bytes) without caching any. With
 ``--modes streaming`` only the streaming runs are made, so a catalogue far larger than memory
-(``dataset.synthetic.tracks_per_class=400``: 10× the default) can be measured: its peak RSS
+(``--modes streaming -- dataset.synthetic.tracks_per_class=400``: 10× the default) can be measured: its peak RSS
 per worker against the default's says whether streaming memory is bounded by the catalogue.
 """
 
