@@ -370,6 +370,11 @@ def encode_track(row: dict[str, Any], split: str, max_duration_s: float | None,
     return spool, size, meta
 
 
+def _pcm16_length_problem(data: bytes) -> str | None:
+    """Why ``data`` cannot be 16-bit samples (an odd number of bytes), or None."""
+    return f"pcm16 audio of {len(data)} bytes; expected an even number (16-bit samples)" if len(data) % 2 else None
+
+
 def decode_member(codec: str, data: bytes, where: str = "shard member", dtype: str = "float32") -> np.ndarray:
     """A shard's audio member (``<key>.<codec>``) → mono samples at :data:`autotag.SAMPLE_RATE`:
     float32, or with ``dtype="int16"`` the 16-bit samples both codecs store (lossless; float32
@@ -386,8 +391,8 @@ def decode_member(codec: str, data: bytes, where: str = "shard member", dtype: s
     if codec == "flac":
         return decode_flac(data, dtype)
     if codec == "pcm16":
-        if len(data) % 2:
-            raise ValueError(f"{where}: pcm16 audio of {len(data)} bytes; expected an even number (16-bit samples)")
+        if (problem := _pcm16_length_problem(data)) is not None:
+            raise ValueError(f"{where}: {problem}")
         samples = np.frombuffer(data, dtype="<i2")
         if dtype == "int16":
             return samples.astype(np.int16, copy=False)
@@ -425,9 +430,8 @@ def decode_shard_audio(codec: str | None, data: bytes | None, name: str,
         return decode_audio(bytes(data), max_duration_s=max_duration_s, name=name)
     if codec != "pcm16":
         raise AudioDecodeError(name, f"shard audio codec {codec!r} unknown; known: {', '.join(CODECS)}", "open")
-    if len(data) % 2:
-        raise AudioDecodeError(name, f"pcm16 audio of {len(data)} bytes; expected an even number (16-bit samples)",
-                               "open")
+    if (problem := _pcm16_length_problem(data)) is not None:
+        raise AudioDecodeError(name, problem, "open")
     if not data:
         raise AudioDecodeError(name, "no samples (empty pcm16 member)", "decode")
     seconds = len(data) / 2 / SAMPLE_RATE

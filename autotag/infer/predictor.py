@@ -48,18 +48,16 @@ def output_labels(task: Task, chord_vocabulary: str = "full") -> list[str]:
 
 
 FILE = "file"
-"""The ``codec`` of a track read from its audio file (or a file's bytes), not from a shard member."""
+"""The ``codec`` of a track read from its audio file, not from a shard member."""
 
 
 def load_audio(path: str | None, data: bytes | None, name: str, max_duration_s: float | None,
                codec: str | None = FILE) -> DecodedAudio:
-    """Decode a track: a shard sample's audio member (``codec`` flac or pcm16, None when the
-    sample has none: :func:`autotag.data.shards.decode_shard_audio`), else in-memory file bytes,
-    or a local file or URI (``decode_audio`` streams both in blocks)."""
+    """Decode a track: a shard sample's audio member ``data`` (``codec`` flac or pcm16, None when
+    the sample has none: :func:`autotag.data.shards.decode_shard_audio`), else the local file or
+    URI ``path`` (``decode_audio`` streams it in blocks)."""
     if codec != FILE:
         return decode_shard_audio(codec, data, name, max_duration_s)
-    if data is not None:
-        return decode_audio(bytes(data), max_duration_s=max_duration_s, name=name)
     return decode_audio(str(path), max_duration_s=max_duration_s)
 
 
