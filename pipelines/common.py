@@ -170,6 +170,22 @@ def whole_cluster_per_operator() -> Iterator[None]:
         context.op_resource_reservation_enabled = reserving
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes, not the stream it was when the
+    console was set up: that one may be closed since (a test's captured stderr, a redirect)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_console(verbose: bool = False) -> None:
     """autotag's progress lines on stderr: a clock and the message; warnings say so."""
 
@@ -180,7 +196,7 @@ def setup_console(verbose: bool = False) -> None:
 
     root = logging.getLogger()
     root.handlers[:] = [h for h in root.handlers if not getattr(h, "autotag_console", False)]  # once per process
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(Console("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     handler.autotag_console = True
     root.addHandler(handler)
