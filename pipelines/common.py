@@ -174,9 +174,6 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is when a record comes, not the stream it was when the
     console was set up: that one may be closed since (a test's captured stderr, a redirect)."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
     @property
     def stream(self):
         return sys.stderr

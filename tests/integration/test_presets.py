@@ -63,10 +63,9 @@ def _viterbi_beats_argmax(cfg) -> None:
     (mir_eval's MeanSeg), and costs at most a point of frame accuracy: it may trade a few correct
     frames of a short segment for a cleaner segmentation. Runs differ (2 workers, Ray Data order):
     on 2026-12-07 one gave frame accuracy 0.5316 -> 0.5305, the next 0.557 -> 0.564, MeanSeg 0.80 -> 0.87."""
-    import mir_eval
-
     from autotag.data import chords
     from autotag.data.audio import decode_audio
+    from autotag.evaluate.chords import evaluate_track
     from autotag.infer.predictor import TrackPredictor
 
     predictor = TrackPredictor(cfg.infer.checkpoint)
@@ -79,7 +78,6 @@ def _viterbi_beats_argmax(cfg) -> None:
     for path, segments in zip(test["audio_path"], test["chords"]):
         times, probs = predictor.frame_probabilities(decode_audio(path).samples)
         reference = reference_frames(segments, times)
-        reference_intervals = np.array([[seg["start_s"], seg["end_s"]] for seg in segments], dtype=float)
         frames += int((reference != chords.EXCLUDED_INDEX).sum())
         for penalty in counts:
             predictor.chord_switch_penalty = penalty
@@ -90,9 +88,7 @@ def _viterbi_beats_argmax(cfg) -> None:
                 inside = (times >= seg["start_s"]) & (times < seg["end_s"] + 1e-9)
                 labels[inside] = chords.CHORD_LABELS.index(seg["label"])
             hits[penalty] += int(((labels == reference) & (reference != chords.EXCLUDED_INDEX)).sum())
-            estimated = np.array([[seg["start_s"], seg["end_s"]] for seg in estimate])
-            segmentation[penalty].append(mir_eval.chord.seg(_spanning(reference_intervals, times[-1]),
-                                                            _spanning(estimated, times[-1])))
+            segmentation[penalty].append(evaluate_track(*_annotation(segments), *_annotation(estimate))["seg"])
     raw, smooth = 0.0, cfg.infer.chord_switch_penalty
     accuracy = {k: v / frames for k, v in hits.items()}
     mean_seg = {k: float(np.mean(v)) for k, v in segmentation.items()}
@@ -102,11 +98,10 @@ def _viterbi_beats_argmax(cfg) -> None:
     print(f"segments {counts}, MeanSeg {mean_seg}, frame accuracy {accuracy}")
 
 
-def _spanning(intervals: np.ndarray, end_s: float) -> np.ndarray:
-    """``intervals`` cut or padded to [0, ``end_s``], so reference and estimate span the same time."""
-    import mir_eval
-
-    return mir_eval.util.adjust_intervals(intervals, t_min=0.0, t_max=end_s)[0]
+def _annotation(segments) -> tuple[np.ndarray, list[str]]:
+    """Chord segments (dicts with start_s, end_s, label) as mir_eval's intervals and labels."""
+    return (np.array([[seg["start_s"], seg["end_s"]] for seg in segments], dtype=float).reshape(-1, 2),
+            [seg["label"] for seg in segments])
 
 
 def reference_frames(segments, times):
